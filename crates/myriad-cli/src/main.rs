@@ -1,1 +1,13 @@
-fn main() {}
+//! The `myriad` command. Everything lives in the modules; this only maps the
+//! outcome to an exit code.
+
+mod args;
+mod demo;
+mod progress;
+mod run;
+mod serve;
+mod signal;
+
+fn main() {
+    std::process::exit(args::main());
+}

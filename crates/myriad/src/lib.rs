@@ -1,8 +1,49 @@
 //! myriad: an HTTP load engine with exact accounting and HDR-histogram latency.
+//!
+//! # Layout
+//! Data flows one way, with no shared mutable state on the hot path:
+//!
+//! - [`config`]: the validated [`Config`] of a run; nothing is parsed after it.
+//! - [`engine`]: worker threads, each a current-thread tokio runtime owning its
+//!   connections; one request loop serves every mode. [`run`] and [`start`].
+//! - [`proto`]: HTTP/1.1 on the wire: request bytes built once, responses parsed
+//!   incrementally with httparse, bodies framed by length, chunks or close.
+//! - [`metrics`]: [`Outcome`]s, per-worker [`Tally`]s of counts, bytes and HDR
+//!   histograms, merged once at the end.
+//! - [`summary`]: the [`Summary`] of a run, the only thing reporters read.
+//! - [`report`]: text for people, JSON (schema in `schema/report.schema.json`) for machines.
+//! - [`sys`]: CPU time, peak memory, open-files limit.
+//!
+//! # Example
+//! A load test written as Rust code: build a [`Config`], run it, read the [`Summary`].
+//!
+//! ```no_run
+//! use myriad::{Config, Stop};
+//! use std::time::Duration;
+//!
+//! let mut config = Config::new(&["http://127.0.0.1:8080/"])?;
+//! config.connections = 100;
+//! config.stop = Stop::Duration(Duration::from_secs(5));
+//! let summary = myriad::run(config)?;
+//! assert!(summary.total.balanced()); // issued = succeeded + http errors + failures
+//! println!("{:.0} req/s, p99 {} µs", summary.requests_per_second(),
+//!          summary.total.latency().value_at_quantile(0.99));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod duration;
+pub mod engine;
+pub mod metrics;
 pub mod proto;
+pub mod report;
+pub mod summary;
+pub mod sys;
 
+pub use config::{parse_header, Config, ConfigError, Stop, Target};
 pub use duration::{parse_duration, DurationError};
+pub use engine::{run, start, Progress, Run, RunError};
+pub use metrics::{ErrorKind, Outcome, Tally};
+pub use summary::Summary;

@@ -116,11 +116,6 @@ impl ResponseParser {
         }
     }
 
-    /// Whether nothing of the response has arrived yet.
-    pub fn at_start(&self) -> bool {
-        matches!(self.state, State::Head) && self.status == 0
-    }
-
     fn response(&self) -> Response {
         Response {
             status: self.status,

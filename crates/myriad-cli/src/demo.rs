@@ -1,0 +1,118 @@
+//! `myriad demo`: the original one-million-request experiment in one command.
+//!
+//! Starts the built-in server in this process on an ephemeral loopback port,
+//! makes the requests over the original experiment's 1,000 concurrent
+//! connections, prints the report and sets it beside the original figures.
+
+use std::io::{IsTerminal, Write};
+
+use myriad::report::{format_bytes, format_count};
+use myriad::{Config, Stop, Summary};
+use myriad_server::ServerConfig;
+
+use crate::args::{DemoArgs, EXIT_FAILURE};
+use crate::run::{drive, emit};
+
+/// The original experiment (Python asyncio + aiohttp, a semaphore of 1,000):
+/// one million requests in about nine minutes, 3.8 GB of client memory.
+const ORIGINAL_REQUESTS: u64 = 1_000_000;
+const ORIGINAL_SECONDS: f64 = 540.0;
+const ORIGINAL_MEMORY: &str = "3.8 GB";
+
+/// Runs `myriad demo` and returns the exit code.
+pub fn execute(args: DemoArgs) -> i32 {
+    let cores = myriad::config::available_cores();
+    // Split the cores between the server and the load generator.
+    let server_threads = (cores / 2).max(1);
+    let client_threads = cores.saturating_sub(server_threads).max(1);
+    let listener = match myriad_server::bind(([127, 0, 0, 1], 0).into()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot open a loopback port for the built-in server: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let server_config = ServerConfig {
+        delay: args.delay,
+        ..ServerConfig::default()
+    };
+    let delay = server_config.delay.to_string();
+    let server = match myriad_server::spawn(listener, server_config, server_threads) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot start the built-in server: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let url = format!("http://{}/", server.local_addr());
+    let mut config = match Config::new(&[url.as_str()]) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    config.connections = args.connections;
+    config.stop = Stop::Requests(args.requests);
+    config.threads = client_threads;
+    if !args.json {
+        eprintln!(
+            "myriad demo: {} requests over {} connections to the built-in server at {url} (server delay {delay}; {server_threads} server + {} client threads)",
+            format_count(args.requests),
+            format_count(args.connections as u64),
+            config.effective_threads(),
+        );
+    }
+    let show = !args.quiet && !args.json && std::io::stdout().is_terminal();
+    let summary = match drive(config, show) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let served = server.shutdown();
+    let code = emit(&summary, args.json, None);
+    if !args.json {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{}", comparison(&summary));
+        let _ = writeln!(
+            out,
+            "  (built-in server: {} connections accepted, {} requests served)",
+            format_count(served.connections_accepted),
+            format_count(served.requests_served)
+        );
+    }
+    code
+}
+
+fn comparison(s: &Summary) -> String {
+    let secs = s.elapsed.as_secs_f64();
+    let per_minute = s.requests_per_second() * 60.0;
+    let original_per_minute = ORIGINAL_REQUESTS as f64 / ORIGINAL_SECONDS * 60.0;
+    let speedup = if per_minute > 0.0 {
+        format!("{:.0}x the rate", per_minute / original_per_minute)
+    } else {
+        "-".to_string()
+    };
+    format!(
+        "\nCompared with the original experiment (Python asyncio + aiohttp, semaphore of 1,000)\n\
+         {:<18}{:>22}{:>22}\n\
+         {:<18}{:>22}{:>22}\n\
+         {:<18}{:>22}{:>22}\n\
+         {:<18}{:>22}{:>22}  {speedup}\n\
+         {:<18}{:>22}{:>22}\n",
+        "",
+        "original",
+        "myriad",
+        "  requests",
+        format_count(ORIGINAL_REQUESTS),
+        format_count(s.total.completed()),
+        "  wall time",
+        "~9 min (540 s)",
+        format!("{secs:.2} s"),
+        "  requests/minute",
+        format!("~{}", format_count(original_per_minute.round() as u64)),
+        format_count(per_minute.round() as u64),
+        "  client memory",
+        ORIGINAL_MEMORY,
+        format!("{} peak RSS*", format_bytes(s.peak_rss_bytes as f64)),
+    ) + "  * the whole process, built-in server included\n"
+}

@@ -1,0 +1,299 @@
+//! Outcomes and the per-worker recorder.
+//!
+//! Every request ends as exactly one [`Outcome`]: a status code or one
+//! [`ErrorKind`]. A worker records into its own [`Tally`] per target with no lock
+//! and no channel; tallies are merged once at the end. `issued` is counted when a
+//! request is handed out and outcomes when it ends, separately, so the
+//! invariant `issued = succeeded + http errors + failures` is a real check, not a
+//! tautology.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Why a request failed without a status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The connection could not be established (refused, unreachable, out of
+    /// open files or ephemeral ports).
+    Connect,
+    /// Establishing the connection took longer than the connect timeout.
+    ConnectTimeout,
+    /// The response did not complete within the request timeout.
+    Timeout,
+    /// The connection broke: reset, broken pipe, or closed before the response ended.
+    Io,
+    /// The response was not valid HTTP/1.1.
+    Protocol,
+    /// The run was interrupted (Ctrl-C) while this request was in flight.
+    Cancelled,
+}
+
+impl ErrorKind {
+    /// Every kind, in report order.
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::Connect,
+        ErrorKind::ConnectTimeout,
+        ErrorKind::Timeout,
+        ErrorKind::Io,
+        ErrorKind::Protocol,
+        ErrorKind::Cancelled,
+    ];
+
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::ConnectTimeout => "connect_timeout",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Io => "io",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Cancelled => "cancelled",
+        }
+    }
+
+    /// What the kind means, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connection refused, unreachable, or out of files/ports",
+            ErrorKind::ConnectTimeout => "no connection within the connect timeout",
+            ErrorKind::Timeout => "no complete response within the request timeout",
+            ErrorKind::Io => "connection reset, broken pipe, or closed mid-response",
+            ErrorKind::Protocol => "malformed HTTP response",
+            ErrorKind::Cancelled => "in flight when the run was interrupted",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// How one request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A complete response with this status.
+    Status(u16),
+    /// No complete response.
+    Error(ErrorKind),
+}
+
+/// Highest latency the histograms track, in microseconds (one hour); longer
+/// values are clamped to it.
+const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// Counts and latencies for one target (or the total), mergeable.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    issued: u64,
+    statuses: Vec<u64>,
+    errors: [u64; ErrorKind::ALL.len()],
+    /// Bytes written to sockets.
+    pub bytes_sent: u64,
+    /// Bytes read from sockets.
+    pub bytes_received: u64,
+    latency: Histogram<u64>,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tally {
+    /// An empty tally.
+    pub fn new() -> Tally {
+        Tally {
+            issued: 0,
+            statuses: vec![0; 1000],
+            errors: [0; ErrorKind::ALL.len()],
+            bytes_sent: 0,
+            bytes_received: 0,
+            latency: new_histogram(),
+        }
+    }
+
+    /// Counts a request handed out.
+    #[inline]
+    pub fn issue(&mut self) {
+        self.issued += 1;
+    }
+
+    /// Counts how a request ended; responses record their latency (microseconds).
+    #[inline]
+    pub fn record(&mut self, outcome: Outcome, latency_us: u64) {
+        match outcome {
+            Outcome::Status(code) => {
+                let slot = usize::from(code).min(self.statuses.len() - 1);
+                self.statuses[slot] += 1;
+                self.latency.saturating_record(latency_us.max(1));
+            }
+            Outcome::Error(kind) => self.errors[kind.index()] += 1,
+        }
+    }
+
+    /// Adds another tally into this one.
+    pub fn merge(&mut self, other: &Tally) {
+        self.issued += other.issued;
+        for (a, b) in self.statuses.iter_mut().zip(&other.statuses) {
+            *a += b;
+        }
+        for (a, b) in self.errors.iter_mut().zip(&other.errors) {
+            *a += b;
+        }
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        // Both histograms have the same bounds, so adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+    }
+
+    /// Requests handed out.
+    pub fn issued(&self) -> u64 {
+        self.issued
+    }
+
+    /// Responses with status 1xx-3xx (a final 1xx cannot occur; it is here so no
+    /// code is lost).
+    pub fn succeeded(&self) -> u64 {
+        self.statuses[..400].iter().sum()
+    }
+
+    /// Responses with status 400 and above.
+    pub fn http_errors(&self) -> u64 {
+        self.statuses[400..].iter().sum()
+    }
+
+    /// Requests with no complete response.
+    pub fn failures(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+
+    /// All requests that ended: `succeeded + http_errors + failures`.
+    pub fn completed(&self) -> u64 {
+        self.succeeded() + self.http_errors() + self.failures()
+    }
+
+    /// Whether `issued = succeeded + http errors + failures`.
+    pub fn balanced(&self) -> bool {
+        self.issued == self.completed()
+    }
+
+    /// Non-zero status counts, ascending by code.
+    pub fn statuses(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.statuses
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(code, &n)| (code as u16, n))
+    }
+
+    /// Failures of one kind.
+    pub fn errors(&self, kind: ErrorKind) -> u64 {
+        self.errors[kind.index()]
+    }
+
+    /// Latency of every response, in microseconds.
+    pub fn latency(&self) -> &Histogram<u64> {
+        &self.latency
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    match Histogram::new_with_bounds(1, MAX_LATENCY_US, 3) {
+        Ok(h) => h,
+        // The bounds are constants that hdrhistogram accepts; this arm is unreachable.
+        Err(_) => Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits")),
+    }
+}
+
+/// Machine limits that made connects fail; each is reported with what raises it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LimitHits {
+    /// Connects that failed with EMFILE/ENFILE (too many open files).
+    pub open_files: u64,
+    /// Connects that failed with EADDRNOTAVAIL (no free ephemeral port).
+    pub ephemeral_ports: u64,
+}
+
+impl LimitHits {
+    /// Adds another worker's hits.
+    pub fn merge(&mut self, other: &LimitHits) {
+        self.open_files += other.open_files;
+        self.ephemeral_ports += other.ephemeral_ports;
+    }
+}
+
+/// What one worker records: a tally per target, connection counts, limit hits.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    /// One tally per target, in target order.
+    pub targets: Vec<Tally>,
+    /// Connections established.
+    pub connections_opened: u64,
+    /// Limits of the machine that were hit.
+    pub limits: LimitHits,
+}
+
+impl Recorder {
+    /// An empty recorder for `targets` targets.
+    pub fn new(targets: usize) -> Recorder {
+        Recorder {
+            targets: (0..targets).map(|_| Tally::new()).collect(),
+            connections_opened: 0,
+            limits: LimitHits::default(),
+        }
+    }
+
+    /// Adds another worker's recorder.
+    pub fn merge(&mut self, other: &Recorder) {
+        for (a, b) in self.targets.iter_mut().zip(&other.targets) {
+            a.merge(b);
+        }
+        self.connections_opened += other.connections_opened;
+        self.limits.merge(&other.limits);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tally_classifies_and_merges() {
+        let mut a = Tally::new();
+        for outcome in [
+            Outcome::Status(200),
+            Outcome::Status(302),
+            Outcome::Status(404),
+            Outcome::Status(503),
+            Outcome::Error(ErrorKind::Timeout),
+        ] {
+            a.issue();
+            a.record(outcome, 1000);
+        }
+        assert_eq!((a.succeeded(), a.http_errors(), a.failures()), (2, 2, 1));
+        assert!(a.balanced());
+        let mut b = Tally::new();
+        b.issue();
+        assert!(!b.balanced());
+        b.record(Outcome::Error(ErrorKind::Connect), 0);
+        b.merge(&a);
+        assert_eq!(b.issued(), 6);
+        assert!(b.balanced());
+        assert_eq!(b.errors(ErrorKind::Connect), 1);
+        assert_eq!(b.latency().len(), 4);
+        assert_eq!(
+            b.statuses().collect::<Vec<_>>(),
+            vec![(200, 1), (302, 1), (404, 1), (503, 1)]
+        );
+    }
+
+    #[test]
+    fn latency_is_clamped_not_lost() {
+        let mut t = Tally::new();
+        t.issue();
+        t.record(Outcome::Status(200), u64::MAX);
+        assert_eq!(t.latency().len(), 1);
+    }
+}

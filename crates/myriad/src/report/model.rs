@@ -1,0 +1,368 @@
+//! The figures of a report, computed once from a [`Summary`]; serialised as the
+//! JSON report and formatted by the text report.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use crate::config::Stop;
+use crate::metrics::{ErrorKind, Tally};
+use crate::summary::{per_second, Summary};
+use crate::sys;
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportModel {
+    /// Always [`super::SCHEMA_ID`].
+    pub schema: &'static str,
+    /// How the run was set up.
+    pub config: ConfigReport,
+    /// Wall time of the run, in seconds.
+    pub duration_s: f64,
+    /// Whether Ctrl-C cut the run short.
+    pub interrupted: bool,
+    /// All targets together.
+    pub total: TallyReport,
+    /// Latency histogram buckets of all responses.
+    pub histogram: Vec<Bucket>,
+    /// Per target, in the order given.
+    pub targets: Vec<TargetReport>,
+    /// Connections established.
+    pub connections_opened: u64,
+    /// Machine limits met while connecting.
+    pub limits: LimitsReport,
+    /// The generator's own cost.
+    pub client: ClientReport,
+    /// Things the user should know, each one line that says what to do.
+    pub notes: Vec<String>,
+}
+
+/// How the run was set up.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigReport {
+    /// Concurrent connections.
+    pub connections: usize,
+    /// Worker threads.
+    pub threads: usize,
+    /// Requests asked for, when bounded by count.
+    pub requests: Option<u64>,
+    /// Duration asked for in seconds, when bounded by time.
+    pub duration_s: Option<f64>,
+    /// Whether connections were reused.
+    pub keep_alive: bool,
+}
+
+/// Counts, rates, bytes and latency of a tally.
+#[derive(Debug, Clone, Serialize)]
+pub struct TallyReport {
+    /// Request counts and rates.
+    pub requests: RequestsReport,
+    /// Bytes on the wire.
+    pub bytes: BytesReport,
+    /// Latency of responses in microseconds.
+    pub latency_us: LatencyReport,
+    /// Responses per status code.
+    pub status: BTreeMap<String, u64>,
+    /// Failures per kind (every kind present, zero or not).
+    pub errors: BTreeMap<&'static str, u64>,
+}
+
+/// Request counts and rates.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestsReport {
+    /// Handed out.
+    pub issued: u64,
+    /// Ended with a 1xx-3xx status.
+    pub succeeded: u64,
+    /// Ended with a 4xx/5xx status.
+    pub http_errors: u64,
+    /// Ended without a status.
+    pub failures: u64,
+    /// `issued == succeeded + http_errors + failures`.
+    pub balanced: bool,
+    /// Completed per second.
+    pub per_second: f64,
+    /// Completed per minute.
+    pub per_minute: f64,
+}
+
+/// Bytes on the wire.
+#[derive(Debug, Clone, Serialize)]
+pub struct BytesReport {
+    /// Written.
+    pub sent: u64,
+    /// Read.
+    pub received: u64,
+    /// Written per second.
+    pub sent_per_second: f64,
+    /// Read per second.
+    pub received_per_second: f64,
+}
+
+/// Latency statistics in microseconds; zero when there was no response.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyReport {
+    /// Responses measured.
+    pub count: u64,
+    /// Smallest.
+    pub min: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Standard deviation.
+    pub stdev: f64,
+    /// Largest.
+    pub max: u64,
+    /// Median.
+    pub p50: u64,
+    /// 75th percentile.
+    pub p75: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 95th percentile.
+    pub p95: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p99_9: u64,
+    /// 99.99th percentile.
+    pub p99_99: u64,
+}
+
+/// One histogram bucket: responses with latency in `(previous le_us, le_us]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bucket {
+    /// Upper bound, microseconds, inclusive.
+    pub le_us: u64,
+    /// Responses in the bucket.
+    pub count: u64,
+}
+
+/// One target's numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    /// The URL as given.
+    pub url: String,
+    /// Its counts.
+    #[serde(flatten)]
+    pub tally: TallyReport,
+}
+
+/// Machine limits met while connecting.
+#[derive(Debug, Clone, Serialize)]
+pub struct LimitsReport {
+    /// The open-files limit in force.
+    pub open_files_limit: u64,
+    /// Connects refused for lack of file descriptors.
+    pub open_files_hits: u64,
+    /// Connects refused for lack of ephemeral ports.
+    pub ephemeral_port_hits: u64,
+}
+
+/// The generator's own cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientReport {
+    /// User CPU seconds of the worker threads.
+    pub cpu_user_s: f64,
+    /// System CPU seconds of the worker threads.
+    pub cpu_system_s: f64,
+    /// CPU time over wall time (1.0 = one core busy).
+    pub cpu_utilisation: f64,
+    /// Completed requests per CPU second.
+    pub requests_per_cpu_second: f64,
+    /// Peak resident memory of the process, bytes.
+    pub peak_rss_bytes: u64,
+}
+
+impl ReportModel {
+    /// Computes every figure of the report.
+    pub fn from_summary(s: &Summary) -> ReportModel {
+        let (requests, duration_s) = match s.stop {
+            Stop::Requests(n) => (Some(n), None),
+            Stop::Duration(d) => (None, Some(d.as_secs_f64())),
+        };
+        ReportModel {
+            schema: super::SCHEMA_ID,
+            config: ConfigReport {
+                connections: s.connections,
+                threads: s.threads,
+                requests,
+                duration_s,
+                keep_alive: s.keep_alive,
+            },
+            duration_s: s.elapsed.as_secs_f64(),
+            interrupted: s.interrupted,
+            total: TallyReport::new(&s.total, s),
+            histogram: buckets(s.total.latency(), 12),
+            targets: s
+                .targets
+                .iter()
+                .map(|t| TargetReport {
+                    url: t.url.clone(),
+                    tally: TallyReport::new(&t.tally, s),
+                })
+                .collect(),
+            connections_opened: s.connections_opened,
+            limits: LimitsReport {
+                open_files_limit: s.open_files_limit,
+                open_files_hits: s.limits.open_files,
+                ephemeral_port_hits: s.limits.ephemeral_ports,
+            },
+            client: ClientReport {
+                cpu_user_s: s.cpu.user.as_secs_f64(),
+                cpu_system_s: s.cpu.system.as_secs_f64(),
+                cpu_utilisation: s.cpu_utilisation(),
+                requests_per_cpu_second: s.requests_per_cpu_second(),
+                peak_rss_bytes: s.peak_rss_bytes,
+            },
+            notes: notes(s),
+        }
+    }
+}
+
+impl TallyReport {
+    fn new(t: &Tally, s: &Summary) -> TallyReport {
+        let rate = per_second(t.completed(), s.elapsed);
+        TallyReport {
+            requests: RequestsReport {
+                issued: t.issued(),
+                succeeded: t.succeeded(),
+                http_errors: t.http_errors(),
+                failures: t.failures(),
+                balanced: t.balanced(),
+                per_second: rate,
+                per_minute: rate * 60.0,
+            },
+            bytes: BytesReport {
+                sent: t.bytes_sent,
+                received: t.bytes_received,
+                sent_per_second: per_second(t.bytes_sent, s.elapsed),
+                received_per_second: per_second(t.bytes_received, s.elapsed),
+            },
+            latency_us: LatencyReport::new(t.latency()),
+            status: t.statuses().map(|(c, n)| (c.to_string(), n)).collect(),
+            errors: ErrorKind::ALL
+                .iter()
+                .map(|&k| (k.name(), t.errors(k)))
+                .collect(),
+        }
+    }
+}
+
+impl LatencyReport {
+    fn new(h: &Histogram<u64>) -> LatencyReport {
+        let empty = h.is_empty();
+        let q = |q: f64| if empty { 0 } else { h.value_at_quantile(q) };
+        LatencyReport {
+            count: h.len(),
+            min: if empty { 0 } else { h.min() },
+            mean: if empty { 0.0 } else { h.mean() },
+            stdev: if empty { 0.0 } else { h.stdev() },
+            max: if empty { 0 } else { h.max() },
+            p50: q(0.50),
+            p75: q(0.75),
+            p90: q(0.90),
+            p95: q(0.95),
+            p99: q(0.99),
+            p99_9: q(0.999),
+            p99_99: q(0.9999),
+        }
+    }
+}
+
+/// Splits the latency range into at most `n` buckets whose bounds grow
+/// geometrically from min to max, so a long tail does not squash the body of the
+/// distribution into one bar.
+pub(crate) fn buckets(h: &Histogram<u64>, n: usize) -> Vec<Bucket> {
+    if h.is_empty() || n == 0 {
+        return Vec::new();
+    }
+    let (lo, hi) = (h.min().max(1), h.max().max(1));
+    let mut bounds: Vec<u64> = if lo == hi {
+        vec![hi]
+    } else {
+        let ratio = (hi as f64 / lo as f64).powf(1.0 / n as f64);
+        (1..=n)
+            .map(|i| (lo as f64 * ratio.powi(i as i32)).round() as u64)
+            .collect()
+    };
+    if let Some(last) = bounds.last_mut() {
+        *last = hi;
+    }
+    bounds.dedup();
+    let mut out: Vec<Bucket> = bounds
+        .iter()
+        .map(|&le| Bucket {
+            le_us: le,
+            count: 0,
+        })
+        .collect();
+    for v in h.iter_recorded() {
+        let value = h.highest_equivalent(v.value_iterated_to()).min(hi);
+        let i = out.partition_point(|b| b.le_us < value).min(out.len() - 1);
+        out[i].count += v.count_at_value();
+    }
+    out
+}
+
+fn notes(s: &Summary) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !s.total.balanced() {
+        notes.push(format!(
+            "accounting mismatch: {} issued but {} ended; this is a bug in myriad, please report it",
+            s.total.issued(),
+            s.total.completed()
+        ));
+    }
+    if s.interrupted {
+        notes.push(
+            "interrupted: the run was stopped before its end; figures cover what was done".into(),
+        );
+    }
+    if s.limits.open_files > 0 {
+        notes.push(format!(
+            "hit the open-files limit ({}) on {} connects: lower -c/--connections, or raise the hard limit (ulimit -Hn, /etc/security/limits.conf)",
+            s.open_files_limit, s.limits.open_files
+        ));
+    }
+    if s.limits.ephemeral_ports > 0 {
+        let range = sys::ephemeral_port_range()
+            .map(|(a, b)| format!("{a}-{b}"))
+            .unwrap_or_else(|| "unknown".into());
+        notes.push(format!(
+            "ran out of ephemeral ports on {} connects (net.ipv4.ip_local_port_range = {range}): keep connections alive, lower -c, or widen it with sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"",
+            s.limits.ephemeral_ports
+        ));
+    }
+    if s.total.issued() > 0 && s.total.errors(ErrorKind::Connect) == s.total.issued() {
+        notes.push("every connect failed: is the server running at that address?".into());
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Outcome;
+
+    #[test]
+    fn buckets_hold_every_response() {
+        let mut t = Tally::new();
+        for v in [100u64, 120, 150, 300, 900, 5_000, 80_000] {
+            t.issue();
+            t.record(Outcome::Status(200), v);
+        }
+        let b = buckets(t.latency(), 10);
+        assert_eq!(b.iter().map(|b| b.count).sum::<u64>(), 7);
+        assert!(b.windows(2).all(|w| w[0].le_us < w[1].le_us));
+        assert_eq!(b.last().unwrap().le_us, t.latency().max());
+        let mut one = Tally::new();
+        one.record(Outcome::Status(200), 42);
+        assert_eq!(
+            buckets(one.latency(), 10),
+            vec![Bucket {
+                le_us: 42,
+                count: 1
+            }]
+        );
+    }
+}

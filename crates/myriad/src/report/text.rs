@@ -1,0 +1,280 @@
+//! The report for people: aligned sections, units chosen per value.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::model::{Bucket, LatencyReport, ReportModel, TallyReport};
+use super::Reporter;
+use crate::summary::Summary;
+
+/// The plain-text report.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TextReporter;
+
+impl Reporter for TextReporter {
+    fn report(&self, summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(render(&ReportModel::from_summary(summary)).as_bytes())
+    }
+}
+
+/// Width of the longest histogram bar.
+const BAR: u64 = 40;
+
+fn render(m: &ReportModel) -> String {
+    let mut s = String::new();
+    let t = &m.total;
+    let r = &t.requests;
+    let bound = match (m.config.requests, m.config.duration_s) {
+        (Some(n), _) => format!("{} requests", format_count(n)),
+        (_, Some(d)) => format!("{}s duration", trim_float(d)),
+        _ => String::new(),
+    };
+    let _ = writeln!(s, "Summary");
+    let _ = writeln!(
+        s,
+        "  Duration     {:.2} s  ({bound}, {} connections{}, {} threads)",
+        m.duration_s,
+        format_count(m.config.connections as u64),
+        if m.config.keep_alive {
+            ""
+        } else {
+            ", no keep-alive"
+        },
+        m.config.threads
+    );
+    let _ = writeln!(
+        s,
+        "  Requests     {} issued = {} succeeded + {} HTTP errors + {} failures  {}",
+        format_count(r.issued),
+        format_count(r.succeeded),
+        format_count(r.http_errors),
+        format_count(r.failures),
+        if r.balanced {
+            "(balanced)"
+        } else {
+            "(MISMATCH)"
+        }
+    );
+    let _ = writeln!(
+        s,
+        "  Throughput   {} req/s, {} req/min",
+        format_rate(r.per_second),
+        format_count(r.per_minute.round() as u64)
+    );
+    let _ = writeln!(
+        s,
+        "  Transfer     sent {} ({}/s), received {} ({}/s)",
+        format_bytes(t.bytes.sent as f64),
+        format_bytes(t.bytes.sent_per_second),
+        format_bytes(t.bytes.received as f64),
+        format_bytes(t.bytes.received_per_second)
+    );
+    latency_section(&mut s, &t.latency_us);
+    histogram_section(&mut s, &m.histogram);
+    status_and_errors(&mut s, t);
+    if m.targets.len() > 1 {
+        let _ = writeln!(s, "\nTargets");
+        let width = m.targets.iter().map(|t| t.url.len()).max().unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "  {:<width$}  {:>10}  {:>10}  {:>10}  {:>10}  {:>12}  {:>9}  {:>9}",
+            "url", "issued", "succeeded", "http err", "failures", "req/s", "p50", "p99"
+        );
+        for target in &m.targets {
+            let tr = &target.tally.requests;
+            let l = &target.tally.latency_us;
+            let _ = writeln!(
+                s,
+                "  {:<width$}  {:>10}  {:>10}  {:>10}  {:>10}  {:>12}  {:>9}  {:>9}",
+                target.url,
+                format_count(tr.issued),
+                format_count(tr.succeeded),
+                format_count(tr.http_errors),
+                format_count(tr.failures),
+                format_rate(tr.per_second),
+                format_micros(l.p50),
+                format_micros(l.p99)
+            );
+        }
+    }
+    let c = &m.client;
+    let _ = writeln!(s, "\nClient");
+    let _ = writeln!(
+        s,
+        "  CPU          user {:.2} s, system {:.2} s ({:.0}% of one core), {} req per CPU-second",
+        c.cpu_user_s,
+        c.cpu_system_s,
+        c.cpu_utilisation * 100.0,
+        format_count(c.requests_per_cpu_second.round() as u64)
+    );
+    let _ = writeln!(
+        s,
+        "  Memory       peak RSS {}",
+        format_bytes(c.peak_rss_bytes as f64)
+    );
+    let _ = writeln!(
+        s,
+        "  Connections  {} opened (open-files limit {})",
+        format_count(m.connections_opened),
+        format_count(m.limits.open_files_limit)
+    );
+    if !m.notes.is_empty() {
+        let _ = writeln!(s, "\nNotes");
+        for note in &m.notes {
+            let _ = writeln!(s, "  - {note}");
+        }
+    }
+    s
+}
+
+fn latency_section(s: &mut String, l: &LatencyReport) {
+    let _ = writeln!(s, "\nLatency ({} responses)", format_count(l.count));
+    if l.count == 0 {
+        let _ = writeln!(s, "  no responses");
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "  min {}  mean {}  stdev {}  max {}",
+        format_micros(l.min),
+        format_micros(l.mean.round() as u64),
+        format_micros(l.stdev.round() as u64),
+        format_micros(l.max)
+    );
+    let rows = [
+        ("p50", l.p50),
+        ("p75", l.p75),
+        ("p90", l.p90),
+        ("p95", l.p95),
+        ("p99", l.p99),
+        ("p99.9", l.p99_9),
+        ("p99.99", l.p99_99),
+        ("max", l.max),
+    ];
+    for (name, v) in rows {
+        let _ = writeln!(s, "  {name:<7}{:>10}", format_micros(v));
+    }
+}
+
+fn histogram_section(s: &mut String, buckets: &[Bucket]) {
+    let Some(peak) = buckets.iter().map(|b| b.count).max() else {
+        return;
+    };
+    let total: u64 = buckets.iter().map(|b| b.count).sum();
+    let _ = writeln!(s, "\nLatency histogram (upper bound, responses)");
+    for b in buckets {
+        let len = (b.count * BAR).checked_div(peak).unwrap_or(0);
+        let len = if b.count > 0 { len.max(1) } else { 0 };
+        let _ = writeln!(
+            s,
+            "  {:>10}  {:>12}  {:>5.1}%  {}",
+            format_micros(b.le_us),
+            format_count(b.count),
+            b.count as f64 * 100.0 / total.max(1) as f64,
+            "#".repeat(len as usize)
+        );
+    }
+}
+
+fn status_and_errors(s: &mut String, t: &TallyReport) {
+    let _ = writeln!(s, "\nStatus codes");
+    if t.status.is_empty() {
+        let _ = writeln!(s, "  none");
+    }
+    for (code, n) in &t.status {
+        let _ = writeln!(s, "  {code}  {:>12}", format_count(*n));
+    }
+    let _ = writeln!(s, "\nErrors");
+    let mut any = false;
+    for kind in crate::metrics::ErrorKind::ALL {
+        let n = t.errors.get(kind.name()).copied().unwrap_or(0);
+        if n > 0 {
+            any = true;
+            let _ = writeln!(
+                s,
+                "  {:<16}{:>12}  {}",
+                kind.name(),
+                format_count(n),
+                kind.describe()
+            );
+        }
+    }
+    if !any {
+        let _ = writeln!(s, "  none");
+    }
+}
+
+/// `1234567` as `1,234,567`.
+pub fn format_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn format_rate(r: f64) -> String {
+    let whole = r.trunc() as u64;
+    format!(
+        "{}.{:02}",
+        format_count(whole),
+        ((r - r.trunc()) * 100.0).round().min(99.0) as u64
+    )
+}
+
+fn trim_float(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// Microseconds in the unit that reads best: `850µs`, `12.34ms`, `1.50s`.
+pub fn format_micros(us: u64) -> String {
+    if us < 1_000 {
+        format!("{us}µs")
+    } else if us < 1_000_000 {
+        format!("{:.2}ms", us as f64 / 1e3)
+    } else {
+        format!("{:.2}s", us as f64 / 1e6)
+    }
+}
+
+/// Bytes in binary units: `512 B`, `1.50 KiB`, `3.25 MiB`, `1.00 GiB`.
+pub fn format_bytes(b: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{} B", v.round() as u64)
+    } else {
+        format!("{v:.2} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(format_count(0), "0");
+        assert_eq!(format_count(999), "999");
+        assert_eq!(format_count(1000), "1,000");
+        assert_eq!(format_count(1234567), "1,234,567");
+        assert_eq!(format_micros(850), "850µs");
+        assert_eq!(format_micros(12_340), "12.34ms");
+        assert_eq!(format_micros(1_500_000), "1.50s");
+        assert_eq!(format_bytes(512.0), "512 B");
+        assert_eq!(format_bytes(1536.0), "1.50 KiB");
+        assert_eq!(format_rate(1234.567), "1,234.57");
+        assert_eq!(trim_float(10.0), "10");
+        assert_eq!(trim_float(0.5), "0.5");
+    }
+}
