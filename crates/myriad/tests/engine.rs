@@ -42,7 +42,11 @@ fn exact_request_count_at_several_concurrencies() {
 #[test]
 fn keep_alive_reuses_exactly_c_connections() {
     let server = builtin(ServerConfig::default());
-    let s = run(config(&[url(server.local_addr())], 20, Stop::Requests(2000)));
+    let s = run(config(
+        &[url(server.local_addr())],
+        20,
+        Stop::Requests(2000),
+    ));
     assert_eq!(s.total.succeeded(), 2000);
     assert_eq!(s.connections_opened, 20);
     let stats = server.shutdown();
@@ -73,7 +77,9 @@ fn chunked_responses_keep_the_connection() {
 
 #[test]
 fn close_delimited_responses_complete_at_close() {
-    let srv = scripted(Script::ReplyAndClose(b"HTTP/1.1 200 OK\r\n\r\nbody until close"));
+    let srv = scripted(Script::ReplyAndClose(
+        b"HTTP/1.1 200 OK\r\n\r\nbody until close",
+    ));
     let s = run(config(&[url(srv.addr)], 4, Stop::Requests(50)));
     assert_eq!(s.total.succeeded(), 50);
     assert_eq!(s.connections_opened, 50);
@@ -154,7 +160,11 @@ fn silent_server_times_out_and_the_run_ends() {
     assert!(started.elapsed() < Duration::from_secs(10));
 
     // Bounded by time: ends within duration + timeout (plus slack for a slow machine).
-    let mut c = config(&[url(srv.addr)], 5, Stop::Duration(Duration::from_millis(300)));
+    let mut c = config(
+        &[url(srv.addr)],
+        5,
+        Stop::Duration(Duration::from_millis(300)),
+    );
     c.timeout = Duration::from_millis(300);
     let started = Instant::now();
     let s = run(c);

@@ -72,14 +72,20 @@ pub fn scripted(script: Script) -> Scripted {
 }
 
 fn serve_conn(mut conn: TcpStream, script: Script, stop: Arc<AtomicBool>) {
-    conn.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = [0u8; 4096];
     while !stop.load(Ordering::SeqCst) {
         match conn.read(&mut buf) {
             Ok(0) => return,
             Ok(n) => pending.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                continue
+            }
             Err(_) => return,
         }
         // Requests in these tests have no body: a head ends each one.

@@ -1,0 +1,123 @@
+//! A server on its own OS threads: [`spawn`] and the [`ServerHandle`] that stops it.
+//!
+//! The load engine and the server must not share a runtime in a benchmark or
+//! the demo (they would compete for the same workers and blur both sides'
+//! numbers), and tests want a server they can start from plain `#[test]`
+//! functions. So `spawn` builds a dedicated tokio runtime on a dedicated
+//! thread and runs [`run`](crate::run) on it.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::config::ServerConfig;
+use crate::stats::{ServerStats, StatsSnapshot};
+
+/// How long a stopping runtime waits for blocking work before it is dropped.
+/// The server runs no blocking work, so this only bounds the unexpected.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// A running server. Dropping it stops it, like [`ServerHandle::shutdown`].
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stats: Arc<ServerStats>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+/// Starts a server on `listener` in a runtime of its own: `threads` worker
+/// threads (a single-threaded runtime on one dedicated thread when `threads` is
+/// 1; one worker per core when it is 0).
+///
+/// Errors if the config is invalid (see [`ServerConfig::status`]), the listener
+/// cannot be made non-blocking, or the runtime or thread cannot be created.
+pub fn spawn(
+    listener: std::net::TcpListener,
+    config: ServerConfig,
+    threads: usize,
+) -> io::Result<ServerHandle> {
+    config.validate()?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if threads > 1 {
+            builder.worker_threads(threads);
+        }
+        builder
+    };
+    let runtime = builder
+        .enable_all()
+        .thread_name("myriad-server-worker")
+        .build()?;
+    // Registering the listener needs the runtime's I/O driver, so it happens
+    // here, where an error can still be returned to the caller.
+    let listener = {
+        let _entered = runtime.enter();
+        tokio::net::TcpListener::from_std(listener)?
+    };
+    let stats = Arc::new(ServerStats::new());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server_stats = Arc::clone(&stats);
+    let thread = std::thread::Builder::new()
+        .name("myriad-server".into())
+        .spawn(move || {
+            // A dropped sender stops the server too, so a leaked handle cannot
+            // keep the thread alive.
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            let result = runtime.block_on(crate::run(listener, config, server_stats, shutdown));
+            runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+            result
+        })?;
+    Ok(ServerHandle {
+        addr,
+        stats,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+impl ServerHandle {
+    /// The address the server listens on (with the real port when bound to 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's counters now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Stops accepting, closes every connection, joins the server's threads and
+    /// returns the final counters.
+    pub fn shutdown(mut self) -> StatsSnapshot {
+        self.stop_and_join();
+        self.stats.snapshot()
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            // The server's own error (its accept loop failing) or a panic has
+            // nowhere to go from here; the counters still tell what happened.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}

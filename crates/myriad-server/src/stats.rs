@@ -1,0 +1,153 @@
+//! Server counters: [`ServerStats`], shared by every connection task, and the
+//! plain [`StatsSnapshot`] read from it.
+//!
+//! All counters are relaxed atomics: they are statistics, never used to
+//! synchronise anything, so each update is one uncontended-as-possible
+//! instruction. Requests are added once per read batch, not once per request,
+//! to keep the pipelined hot path cheap.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// Live counters of a running server. Share it with `Arc`; read it at any time.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    accepted: AtomicU64,
+    open: AtomicU64,
+    peak: AtomicU64,
+    requests: AtomicU64,
+    bad_requests: AtomicU64,
+    header_timeouts: AtomicU64,
+}
+
+/// The counters of a [`ServerStats`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Connections accepted since the start.
+    pub connections_accepted: u64,
+    /// Connections open now.
+    pub connections_open: u64,
+    /// Most connections open at once.
+    pub peak_connections: u64,
+    /// Requests answered (bad requests excluded).
+    pub requests_served: u64,
+    /// Malformed requests answered with `400 Bad Request`.
+    pub bad_requests: u64,
+    /// Connections closed because a request head arrived too slowly.
+    pub header_timeouts: u64,
+}
+
+impl ServerStats {
+    /// All counters at zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Connections accepted since the start.
+    pub fn connections_accepted(&self) -> u64 {
+        self.accepted.load(Relaxed)
+    }
+
+    /// Connections open now.
+    pub fn connections_open(&self) -> u64 {
+        self.open.load(Relaxed)
+    }
+
+    /// Most connections open at once.
+    pub fn peak_connections(&self) -> u64 {
+        self.peak.load(Relaxed)
+    }
+
+    /// Requests answered (bad requests excluded).
+    pub fn requests_served(&self) -> u64 {
+        self.requests.load(Relaxed)
+    }
+
+    /// Malformed requests answered with `400 Bad Request`.
+    pub fn bad_requests(&self) -> u64 {
+        self.bad_requests.load(Relaxed)
+    }
+
+    /// Connections closed because a request head arrived too slowly.
+    pub fn header_timeouts(&self) -> u64 {
+        self.header_timeouts.load(Relaxed)
+    }
+
+    /// Every counter, read one after the other (not atomically as a whole).
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            connections_accepted: self.connections_accepted(),
+            connections_open: self.connections_open(),
+            peak_connections: self.peak_connections(),
+            requests_served: self.requests_served(),
+            bad_requests: self.bad_requests(),
+            header_timeouts: self.header_timeouts(),
+        }
+    }
+
+    /// Counts a new connection; the returned guard counts its close when dropped,
+    /// which also covers a connection task aborted at shutdown.
+    pub(crate) fn open_connection(self: &Arc<Self>) -> OpenGuard {
+        self.accepted.fetch_add(1, Relaxed);
+        let open = self.open.fetch_add(1, Relaxed) + 1;
+        self.peak.fetch_max(open, Relaxed);
+        OpenGuard {
+            stats: Arc::clone(self),
+        }
+    }
+
+    pub(crate) fn add_requests(&self, n: u64) {
+        if n > 0 {
+            self.requests.fetch_add(n, Relaxed);
+        }
+    }
+
+    pub(crate) fn add_bad_request(&self) {
+        self.bad_requests.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn add_header_timeout(&self) {
+        self.header_timeouts.fetch_add(1, Relaxed);
+    }
+}
+
+/// Decrements the open-connection count when the connection ends.
+pub(crate) struct OpenGuard {
+    stats: Arc<ServerStats>,
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.stats.open.fetch_sub(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_close_and_peak() {
+        let stats = Arc::new(ServerStats::new());
+        let a = stats.open_connection();
+        let b = stats.open_connection();
+        drop(a);
+        let _c = stats.open_connection();
+        drop(b);
+        stats.add_requests(3);
+        stats.add_requests(0);
+        stats.add_bad_request();
+        stats.add_header_timeout();
+        assert_eq!(
+            stats.snapshot(),
+            StatsSnapshot {
+                connections_accepted: 3,
+                connections_open: 1,
+                peak_connections: 2,
+                requests_served: 3,
+                bad_requests: 1,
+                header_timeouts: 1,
+            }
+        );
+    }
+}
