@@ -20,7 +20,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// The URL's scheme is not `http`.
-    #[error("unsupported scheme '{scheme}' in '{url}': only http:// is supported yet (https is not supported yet)")]
+    #[error("unsupported scheme '{scheme}' in '{url}': only http:// is supported (https is not supported yet)")]
     UnsupportedScheme {
         /// The URL as given.
         url: String,

@@ -165,14 +165,14 @@ fn histogram_section(s: &mut String, buckets: &[Bucket]) {
     for b in buckets {
         let len = (b.count * BAR).checked_div(peak).unwrap_or(0);
         let len = if b.count > 0 { len.max(1) } else { 0 };
-        let _ = writeln!(
-            s,
+        let line = format!(
             "  {:>10}  {:>12}  {:>5.1}%  {}",
             format_micros(b.le_us),
             format_count(b.count),
             b.count as f64 * 100.0 / total.max(1) as f64,
             "#".repeat(len as usize)
         );
+        let _ = writeln!(s, "{}", line.trim_end());
     }
 }
 

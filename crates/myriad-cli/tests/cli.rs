@@ -1,0 +1,191 @@
+//! The real `myriad` binary: exit codes, one-line usage errors, reports, serve
+//! and demo. Traffic goes to servers on 127.0.0.1 only.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use myriad_server::{ServerConfig, ServerHandle};
+
+fn myriad(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_myriad"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn server() -> ServerHandle {
+    let listener = myriad_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    myriad_server::spawn(listener, ServerConfig::default(), 1).unwrap()
+}
+
+fn url(s: &ServerHandle) -> String {
+    format!("http://{}/", s.local_addr())
+}
+
+/// Asserts a usage error: exit 2, nothing on stdout, one line on stderr that
+/// contains every `needle`.
+fn assert_usage_error(args: &[&str], needles: &[&str]) {
+    let out = myriad(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(out.stdout.is_empty(), "{args:?}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: one line, got {stderr:?}");
+    for n in needles {
+        assert!(stderr.contains(n), "{args:?}: {stderr:?} lacks {n:?}");
+    }
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let ok = "http://127.0.0.1:9/";
+    assert_usage_error(&["run", "http//missing-colon"], &["invalid URL", "http://"]);
+    assert_usage_error(&["run", "https://127.0.0.1/"], &["https is not supported yet"]);
+    assert_usage_error(&["run", "ftp://127.0.0.1/"], &["unsupported scheme 'ftp'"]);
+    assert_usage_error(&["run", "http://no-such-host.invalid/"], &["cannot resolve host"]);
+    assert_usage_error(&["run", "-c", "0", ok], &["--connections", "at least 1"]);
+    assert_usage_error(&["run", "-n", "0", ok], &["--requests", "at least 1"]);
+    assert_usage_error(&["run", "-z", "abc", ok], &["--duration", "like 500ms"]);
+    assert_usage_error(&["run", "-z", "10", ok], &["--duration"]);
+    assert_usage_error(&["run", "--timeout", "0s", ok], &["--timeout"]);
+    assert_usage_error(&["run", "-H", "no colon here", ok], &["--header", "Name: value"]);
+    assert_usage_error(
+        &["run", "--body-file", "/nonexistent/body.json", ok],
+        &["--body-file", "/nonexistent/body.json"],
+    );
+    assert_usage_error(&["run", "-n", "5", "-z", "1s", ok], &["--duration"]);
+    assert_usage_error(&["run"], &["URL"]);
+    assert_usage_error(&["run", "-c", "1", ok, ok], &["at least one connection per URL"]);
+    assert_usage_error(&["run", "--bogus", ok], &["--bogus"]);
+    assert_usage_error(&["serve", "--delay", "soon"], &["--delay"]);
+    assert_usage_error(&["serve", "--status", "42"], &["--status"]);
+    assert_usage_error(
+        &["run", "-o", "/nonexistent/dir/report.json", ok],
+        &["--output", "/nonexistent/dir/report.json"],
+    );
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    for args in [&["--help"][..], &["--version"], &["run", "--help"], &["demo", "--help"]] {
+        let out = myriad(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn run_prints_a_balanced_text_report() {
+    let s = server();
+    let out = myriad(&["run", "-n", "500", "-c", "10", &url(&s)]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("500 issued = 500 succeeded + 0 HTTP errors + 0 failures  (balanced)"),
+        "{text}"
+    );
+    for section in ["Latency (500 responses)", "p99.99", "Latency histogram", "Status codes", "Client"] {
+        assert!(text.contains(section), "missing {section}: {text}");
+    }
+    assert!(text.contains("  200           500"), "{text}");
+    // Not a terminal: no progress line, only the banner on stderr.
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(s.shutdown().requests_served, 500);
+}
+
+#[test]
+fn json_report_on_stdout_and_to_file_validate() {
+    let s = server();
+    let dir = std::env::temp_dir().join(format!("myriad-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("report.json");
+    let out = myriad(&[
+        "run", "--json", "-n", "300", "-c", "3", "-m", "post", "-d", "hello", "-H", "X-Test: 1",
+        "-o", file.to_str().unwrap(), &url(&s),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "--json prints nothing else");
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../schema/report.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for doc in [out.stdout, std::fs::read(&file).unwrap()] {
+        let json: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        assert!(validator.is_valid(&json), "{json:#}");
+        assert_eq!(json["total"]["requests"]["issued"], 300);
+        assert_eq!(json["total"]["requests"]["succeeded"], 300);
+        assert_eq!(json["config"]["connections"], 3);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn refused_port_is_reported_not_fatal() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let out = myriad(&["run", "-n", "20", "-c", "2", &format!("http://{port}/")]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("20 issued = 0 succeeded + 0 HTTP errors + 20 failures"), "{text}");
+    assert!(text.contains("every connect failed"), "{text}");
+}
+
+#[test]
+fn sigint_stops_a_run_and_still_reports() {
+    let s = server();
+    let child = Command::new(env!("CARGO_BIN_EXE_myriad"))
+        .args(["run", "-z", "60s", "-c", "4", &url(&s)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let started = Instant::now();
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(130));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("(balanced)"), "{text}");
+    assert!(text.contains("interrupted"), "{text}");
+}
+
+#[test]
+fn serve_answers_and_prints_counters_on_ctrl_c() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_myriad"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--threads", "1", "--status", "404"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    let out = myriad(&["run", "--json", "-n", "50", "-c", "5", &url]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["total"]["status"]["404"], 50);
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let last = lines.map(|l| l.unwrap()).collect::<Vec<_>>().join("\n");
+    assert!(last.contains("5 connections accepted"), "{last}");
+    assert!(last.contains("50 requests served"), "{last}");
+}
+
+#[test]
+fn demo_runs_small_and_compares_with_the_original() {
+    let out = myriad(&["demo", "-n", "2000", "-c", "20"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("2,000 issued = 2,000 succeeded"), "{text}");
+    assert!(text.contains("Compared with the original experiment"), "{text}");
+    assert!(text.contains("2,000 requests served"), "{text}");
+}

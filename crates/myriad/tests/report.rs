@@ -1,0 +1,139 @@
+//! Reporters: a fixed summary gives exact text (golden file), and every JSON
+//! report validates against the committed schema.
+//!
+//! To accept a deliberate change of the text report, run
+//! `UPDATE_GOLDEN=1 cargo test -p myriad --test report` and review the diff.
+
+mod support;
+
+use std::time::Duration;
+
+use myriad::metrics::LimitHits;
+use myriad::report::{JsonReporter, Reporter, TextReporter, JSON_SCHEMA};
+use myriad::summary::TargetSummary;
+use myriad::sys::CpuTime;
+use myriad::{Config, ErrorKind, Outcome, Stop, Summary, Tally};
+use myriad_server::ServerConfig;
+
+/// A summary with every section filled, built from fixed numbers.
+fn fixed_summary() -> Summary {
+    let mut a = Tally::new();
+    let mut b = Tally::new();
+    for i in 0..1000u64 {
+        let (t, outcome) = match i % 10 {
+            0..=6 => (&mut a, Outcome::Status(200)),
+            7 => (&mut b, Outcome::Status(503)),
+            8 => (&mut b, Outcome::Error(ErrorKind::Timeout)),
+            _ => (&mut b, Outcome::Status(200)),
+        };
+        t.issue();
+        t.record(outcome, 100 + (i * 37) % 5000 + if i == 999 { 250_000 } else { 0 });
+    }
+    a.bytes_sent = 70_000;
+    a.bytes_received = 1_234_567;
+    b.bytes_sent = 30_000;
+    b.bytes_received = 400_000;
+    let mut all = Tally::new();
+    all.merge(&a);
+    all.merge(&b);
+    Summary {
+        elapsed: Duration::from_millis(2500),
+        connections: 10,
+        threads: 2,
+        stop: Stop::Requests(1000),
+        keep_alive: true,
+        total: all,
+        targets: vec![
+            TargetSummary {
+                url: "http://127.0.0.1:8080/".into(),
+                tally: a,
+            },
+            TargetSummary {
+                url: "http://127.0.0.1:8081/".into(),
+                tally: b,
+            },
+        ],
+        connections_opened: 12,
+        limits: LimitHits {
+            open_files: 0,
+            ephemeral_ports: 0,
+        },
+        open_files_limit: 20_000,
+        cpu: CpuTime {
+            user: Duration::from_millis(150),
+            system: Duration::from_millis(850),
+        },
+        peak_rss_bytes: 24 * 1024 * 1024,
+        interrupted: false,
+    }
+}
+
+#[test]
+fn text_report_matches_golden() {
+    let mut out = Vec::new();
+    TextReporter.report(&fixed_summary(), &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/report.txt");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, &text).unwrap();
+    }
+    let golden = std::fs::read_to_string(path).expect("golden file; run with UPDATE_GOLDEN=1");
+    assert_eq!(text, golden, "text report changed; UPDATE_GOLDEN=1 to accept");
+}
+
+fn validate(json: &serde_json::Value) {
+    let schema: serde_json::Value = serde_json::from_str(JSON_SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(json)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "schema violations: {errors:#?}");
+}
+
+fn json_of(s: &Summary) -> serde_json::Value {
+    let mut out = Vec::new();
+    JsonReporter.report(s, &mut out).unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[test]
+fn json_report_of_fixed_summary_validates_and_adds_up() {
+    let json = json_of(&fixed_summary());
+    validate(&json);
+    let r = &json["total"]["requests"];
+    assert_eq!(r["issued"], 1000);
+    assert_eq!(r["succeeded"], 800);
+    assert_eq!(r["http_errors"], 100);
+    assert_eq!(r["failures"], 100);
+    assert_eq!(r["balanced"], true);
+    assert_eq!(r["per_second"], 400.0);
+    assert_eq!(json["total"]["errors"]["timeout"], 100);
+    assert_eq!(json["total"]["status"]["503"], 100);
+    assert_eq!(json["targets"][1]["url"], "http://127.0.0.1:8081/");
+    let hist: u64 = json["histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(hist, 900, "every response is in one bucket");
+}
+
+#[test]
+fn json_report_of_real_runs_validates() {
+    let server = support::builtin(ServerConfig::default());
+    let mut c = Config::new(&[support::url(server.local_addr())]).unwrap();
+    c.connections = 4;
+    c.stop = Stop::Requests(200);
+    validate(&json_of(&myriad::run(c).unwrap()));
+
+    // A run where everything fails: no latency, errors, notes.
+    let mut c = Config::new(&[support::url(support::refused_addr())]).unwrap();
+    c.connections = 2;
+    c.stop = Stop::Duration(Duration::from_millis(100));
+    let json = json_of(&myriad::run(c).unwrap());
+    validate(&json);
+    assert_eq!(json["total"]["latency_us"]["count"], 0);
+    assert!(json["notes"][0].as_str().unwrap().contains("every connect failed"));
+}
