@@ -31,7 +31,11 @@ fn assert_usage_error(args: &[&str], needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
     assert!(out.stdout.is_empty(), "{args:?}");
-    assert_eq!(stderr.lines().count(), 1, "{args:?}: one line, got {stderr:?}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "{args:?}: one line, got {stderr:?}"
+    );
     for n in needles {
         assert!(stderr.contains(n), "{args:?}: {stderr:?} lacks {n:?}");
     }
@@ -41,22 +45,34 @@ fn assert_usage_error(args: &[&str], needles: &[&str]) {
 fn bad_input_is_one_line_and_exit_2() {
     let ok = "http://127.0.0.1:9/";
     assert_usage_error(&["run", "http//missing-colon"], &["invalid URL", "http://"]);
-    assert_usage_error(&["run", "https://127.0.0.1/"], &["https is not supported yet"]);
+    assert_usage_error(
+        &["run", "https://127.0.0.1/"],
+        &["https is not supported yet"],
+    );
     assert_usage_error(&["run", "ftp://127.0.0.1/"], &["unsupported scheme 'ftp'"]);
-    assert_usage_error(&["run", "http://no-such-host.invalid/"], &["cannot resolve host"]);
+    assert_usage_error(
+        &["run", "http://no-such-host.invalid/"],
+        &["cannot resolve host"],
+    );
     assert_usage_error(&["run", "-c", "0", ok], &["--connections", "at least 1"]);
     assert_usage_error(&["run", "-n", "0", ok], &["--requests", "at least 1"]);
     assert_usage_error(&["run", "-z", "abc", ok], &["--duration", "like 500ms"]);
     assert_usage_error(&["run", "-z", "10", ok], &["--duration"]);
     assert_usage_error(&["run", "--timeout", "0s", ok], &["--timeout"]);
-    assert_usage_error(&["run", "-H", "no colon here", ok], &["--header", "Name: value"]);
+    assert_usage_error(
+        &["run", "-H", "no colon here", ok],
+        &["--header", "Name: value"],
+    );
     assert_usage_error(
         &["run", "--body-file", "/nonexistent/body.json", ok],
         &["--body-file", "/nonexistent/body.json"],
     );
     assert_usage_error(&["run", "-n", "5", "-z", "1s", ok], &["--duration"]);
     assert_usage_error(&["run"], &["URL"]);
-    assert_usage_error(&["run", "-c", "1", ok, ok], &["at least one connection per URL"]);
+    assert_usage_error(
+        &["run", "-c", "1", ok, ok],
+        &["at least one connection per URL"],
+    );
     assert_usage_error(&["run", "--bogus", ok], &["--bogus"]);
     assert_usage_error(&["serve", "--delay", "soon"], &["--delay"]);
     assert_usage_error(&["serve", "--status", "42"], &["--status"]);
@@ -68,7 +84,12 @@ fn bad_input_is_one_line_and_exit_2() {
 
 #[test]
 fn help_and_version_exit_0() {
-    for args in [&["--help"][..], &["--version"], &["run", "--help"], &["demo", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["run", "--help"],
+        &["demo", "--help"],
+    ] {
         let out = myriad(args);
         assert_eq!(out.status.code(), Some(0), "{args:?}");
         assert!(!out.stdout.is_empty());
@@ -85,7 +106,13 @@ fn run_prints_a_balanced_text_report() {
         text.contains("500 issued = 500 succeeded + 0 HTTP errors + 0 failures  (balanced)"),
         "{text}"
     );
-    for section in ["Latency (500 responses)", "p99.99", "Latency histogram", "Status codes", "Client"] {
+    for section in [
+        "Latency (500 responses)",
+        "p99.99",
+        "Latency histogram",
+        "Status codes",
+        "Client",
+    ] {
         assert!(text.contains(section), "missing {section}: {text}");
     }
     assert!(text.contains("  200           500"), "{text}");
@@ -102,10 +129,28 @@ fn json_report_on_stdout_and_to_file_validate() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("report.json");
     let out = myriad(&[
-        "run", "--json", "-n", "300", "-c", "3", "-m", "post", "-d", "hello", "-H", "X-Test: 1",
-        "-o", file.to_str().unwrap(), &url(&s),
+        "run",
+        "--json",
+        "-n",
+        "300",
+        "-c",
+        "3",
+        "-m",
+        "post",
+        "-d",
+        "hello",
+        "-H",
+        "X-Test: 1",
+        "-o",
+        file.to_str().unwrap(),
+        &url(&s),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stderr.is_empty(), "--json prints nothing else");
     let schema: serde_json::Value =
         serde_json::from_str(include_str!("../../../schema/report.schema.json")).unwrap();
@@ -122,11 +167,17 @@ fn json_report_on_stdout_and_to_file_validate() {
 
 #[test]
 fn refused_port_is_reported_not_fatal() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let out = myriad(&["run", "-n", "20", "-c", "2", &format!("http://{port}/")]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("20 issued = 0 succeeded + 0 HTTP errors + 20 failures"), "{text}");
+    assert!(
+        text.contains("20 issued = 0 succeeded + 0 HTTP errors + 20 failures"),
+        "{text}"
+    );
     assert!(text.contains("every connect failed"), "{text}");
 }
 
@@ -155,7 +206,15 @@ fn sigint_stops_a_run_and_still_reports() {
 #[test]
 fn serve_answers_and_prints_counters_on_ctrl_c() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--threads", "1", "--status", "404"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--threads",
+            "1",
+            "--status",
+            "404",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -183,9 +242,17 @@ fn serve_answers_and_prints_counters_on_ctrl_c() {
 #[test]
 fn demo_runs_small_and_compares_with_the_original() {
     let out = myriad(&["demo", "-n", "2000", "-c", "20"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("2,000 issued = 2,000 succeeded"), "{text}");
-    assert!(text.contains("Compared with the original experiment"), "{text}");
+    assert!(
+        text.contains("Compared with the original experiment"),
+        "{text}"
+    );
     assert!(text.contains("2,000 requests served"), "{text}");
 }

@@ -27,7 +27,10 @@ fn fixed_summary() -> Summary {
             _ => (&mut b, Outcome::Status(200)),
         };
         t.issue();
-        t.record(outcome, 100 + (i * 37) % 5000 + if i == 999 { 250_000 } else { 0 });
+        t.record(
+            outcome,
+            100 + (i * 37) % 5000 + if i == 999 { 250_000 } else { 0 },
+        );
     }
     a.bytes_sent = 70_000;
     a.bytes_received = 1_234_567;
@@ -78,7 +81,10 @@ fn text_report_matches_golden() {
         std::fs::write(path, &text).unwrap();
     }
     let golden = std::fs::read_to_string(path).expect("golden file; run with UPDATE_GOLDEN=1");
-    assert_eq!(text, golden, "text report changed; UPDATE_GOLDEN=1 to accept");
+    assert_eq!(
+        text, golden,
+        "text report changed; UPDATE_GOLDEN=1 to accept"
+    );
 }
 
 fn validate(json: &serde_json::Value) {
@@ -135,5 +141,8 @@ fn json_report_of_real_runs_validates() {
     let json = json_of(&myriad::run(c).unwrap());
     validate(&json);
     assert_eq!(json["total"]["latency_us"]["count"], 0);
-    assert!(json["notes"][0].as_str().unwrap().contains("every connect failed"));
+    assert!(json["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("every connect failed"));
 }
