@@ -6,11 +6,13 @@
 
 use std::io::{IsTerminal, Write};
 
+use clap::Args;
+
 use myriad::report::{format_bytes, format_count};
 use myriad::{Config, Stop, Summary};
 use myriad_server::ServerConfig;
 
-use crate::args::{DemoArgs, EXIT_FAILURE};
+use crate::args::{at_least_one, at_least_one_u64, EXIT_FAILURE};
 use crate::run::{drive, emit};
 
 /// The original experiment (Python asyncio + aiohttp, a semaphore of 1,000):
@@ -18,6 +20,26 @@ use crate::run::{drive, emit};
 const ORIGINAL_REQUESTS: u64 = 1_000_000;
 const ORIGINAL_SECONDS: f64 = 540.0;
 const ORIGINAL_MEMORY: &str = "3.8 GB";
+
+/// `myriad demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Total requests.
+    #[arg(short = 'n', long, value_name = "N", default_value = "1000000", value_parser = at_least_one_u64)]
+    pub requests: u64,
+    /// Concurrent connections (the original experiment's semaphore was 1,000).
+    #[arg(short = 'c', long, value_name = "N", default_value = "1000", value_parser = at_least_one)]
+    pub connections: usize,
+    /// Server delay before each response: 0, 50ms, or a uniform range 0..3s.
+    #[arg(long, value_name = "DELAY", default_value = "0")]
+    pub delay: myriad_server::Delay,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No live progress line.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
 
 /// Runs `myriad demo` and returns the exit code.
 pub fn execute(args: DemoArgs) -> i32 {

@@ -1,17 +1,73 @@
 //! `myriad run`: arguments to [`myriad::Config`], the run with live progress, the reports.
 
 use std::fs::File;
+use std::path::PathBuf;
+
+use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use myriad::report::{format_count, JsonReporter, Reporter, TextReporter};
 use myriad::{Config, RunError, Stop, Summary};
 
-use crate::args::{RunArgs, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE};
+use crate::args::{
+    at_least_one, at_least_one_u64, header, positive_duration, EXIT_FAILURE, EXIT_INTERRUPTED,
+    EXIT_OK, EXIT_USAGE,
+};
 use crate::{progress, signal};
 
 /// Default duration when neither `-n` nor `-z` is given.
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+/// `myriad run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Target URLs (http://host[:port][/path]); several spread the load round-robin.
+    #[arg(required = true, value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Concurrent connections.
+    #[arg(short = 'c', long, value_name = "N", default_value = "50", value_parser = at_least_one)]
+    pub connections: usize,
+    /// Exact total number of requests (instead of a duration).
+    #[arg(short = 'n', long, value_name = "N", conflicts_with = "duration", value_parser = at_least_one_u64)]
+    pub requests: Option<u64>,
+    /// How long to send requests, e.g. 10s, 2m, 500ms [default: 10s].
+    #[arg(short = 'z', long, value_name = "DURATION", value_parser = positive_duration)]
+    pub duration: Option<Duration>,
+    /// Request method.
+    #[arg(short = 'm', long, value_name = "METHOD", default_value = "GET")]
+    pub method: String,
+    /// Extra request header, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = header)]
+    pub headers: Vec<(String, String)>,
+    /// Request body.
+    #[arg(short = 'd', long, value_name = "BODY", conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the request body from a file.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// Limit for each request, from send to the end of the response.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
+    pub timeout: Duration,
+    /// Limit for establishing each connection.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = positive_duration)]
+    pub connect_timeout: Duration,
+    /// Worker threads [default: number of cores].
+    #[arg(short = 't', long, value_name = "N", value_parser = at_least_one)]
+    pub threads: Option<usize>,
+    /// Open a new connection for every request (shows what keep-alive saves).
+    #[arg(long)]
+    pub disable_keepalive: bool,
+    /// Print the report as JSON on stdout (schema: schema/report.schema.json).
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to FILE.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// No banner and no live progress line.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
 
 /// Runs `myriad run` and returns the exit code.
 pub fn execute(args: RunArgs) -> i32 {

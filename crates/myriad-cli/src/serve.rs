@@ -1,11 +1,37 @@
 //! `myriad serve`: the built-in target server in the foreground until Ctrl-C.
 
 use std::io::Write;
+use std::time::Duration;
+
+use clap::Args;
 
 use myriad::report::format_count;
 use myriad_server::ServerConfig;
 
-use crate::args::{ServeArgs, EXIT_FAILURE, EXIT_OK};
+use crate::args::{at_least_one, positive_duration, EXIT_FAILURE, EXIT_OK};
+
+/// `myriad serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Delay before each response: 0, a fixed 50ms, or a uniform range 0..3s.
+    #[arg(long, value_name = "DELAY", default_value = "0")]
+    pub delay: myriad_server::Delay,
+    /// Response body size in bytes.
+    #[arg(long, value_name = "BYTES", default_value = "2")]
+    pub body_size: usize,
+    /// Response status code.
+    #[arg(long, value_name = "CODE", default_value = "200", value_parser = clap::value_parser!(u16).range(100..=999))]
+    pub status: u16,
+    /// Server threads [default: number of cores].
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub threads: Option<usize>,
+    /// Close a connection whose request head does not arrive within this time.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    pub header_timeout: Duration,
+}
 
 /// Runs `myriad serve` and returns the exit code.
 pub fn execute(args: ServeArgs) -> i32 {
