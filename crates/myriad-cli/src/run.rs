@@ -22,7 +22,7 @@ const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 /// `myriad run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Target URLs (http://host[:port][/path]); several spread the load round-robin.
+    /// Target URLs (`http://host[:port][/path]`); several spread the load round-robin.
     #[arg(required = true, value_name = "URL")]
     pub urls: Vec<String>,
     /// Concurrent connections.

@@ -1,7 +1,7 @@
 //! The load engine: starts worker threads, exposes live progress, returns a [`Summary`].
 //!
 //! [`start`] validates the [`Config`], builds each target's request bytes once,
-//! splits connections and requests over workers ([`plan`]), and starts one OS
+//! splits connections and requests over workers (the `plan` module), and starts one OS
 //! thread per worker. [`Run::wait`] joins them and merges their recorders into a
 //! [`Summary`]. [`Run::cancel`] (Ctrl-C in the CLI) is the only control path
 //! back into a running engine.
