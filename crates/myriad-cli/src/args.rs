@@ -40,6 +40,9 @@ enum Command {
     Serve(ServeArgs),
     /// Start the built-in server and make a million requests against it.
     Demo(DemoArgs),
+    /// A worker process of a large run (started by `myriad run` itself).
+    #[command(name = "__worker", hide = true)]
+    Worker,
 }
 
 /// Parses the process arguments and runs the command; returns the exit code.
@@ -52,6 +55,7 @@ pub fn main() -> i32 {
         Command::Run(args) => crate::run::execute(args),
         Command::Serve(args) => crate::serve::execute(args),
         Command::Demo(args) => crate::demo::execute(args),
+        Command::Worker => myriad::engine::worker_process_main(),
     }
 }
 
@@ -102,6 +106,13 @@ pub fn positive_duration(s: &str) -> Result<Duration, String> {
         Ok(d) => Ok(d),
         Err(_) => Err("expected a number with a unit, like 500ms, 10s, 2m or 1h".into()),
     }
+}
+
+/// The command that starts a worker process of a large run: this binary with
+/// the hidden `__worker` subcommand.
+pub fn worker_command() -> Option<Vec<std::ffi::OsString>> {
+    let exe = std::env::current_exe().ok()?;
+    Some(vec![exe.into_os_string(), "__worker".into()])
 }
 
 pub fn header(s: &str) -> Result<(String, String), String> {

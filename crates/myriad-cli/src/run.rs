@@ -1,6 +1,7 @@
 //! `myriad run`: arguments to [`myriad::Config`], the run with live progress, the reports.
 
 use std::fs::File;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -67,6 +68,23 @@ pub struct RunArgs {
     /// No banner and no live progress line.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Mostly-idle connections: each sends one request per DURATION and holds
+    /// its connection in between (use with -z).
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    pub per_connection_interval: Option<Duration>,
+    /// Local addresses to connect from: a range 127.0.0.1-127.0.0.64, a CIDR
+    /// 127.0.1.0/24, or a list a,b,c [default: automatic for loopback targets].
+    #[arg(long, value_name = "ADDRS", value_parser = source_addrs)]
+    pub source: Option<Sources>,
+    /// Connections opened per second at most [default: 20000 above 20,000 connections].
+    #[arg(long, value_name = "PER_SECOND", value_parser = positive_rate)]
+    pub connect_rate: Option<f64>,
+    /// Worker processes to spread connections over [default: as the open-files limit requires].
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub processes: Option<usize>,
+    /// Print the plan (processes, source addresses, memory, machine limits) and exit.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Runs `myriad run` and returns the exit code.
@@ -92,8 +110,22 @@ pub fn execute(args: RunArgs) -> i32 {
         },
         None => None,
     };
+    let shape = match myriad::engine::Shape::plan(&config, myriad::sys::raise_open_files_limit()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if args.dry_run {
+        print!("{}", shape.describe(&config));
+        return EXIT_OK;
+    }
     if !args.quiet && !args.json {
-        eprintln!("{}", banner(&config));
+        eprintln!("{}", banner(&config, &shape));
+        if shape.processes > 1 || !shape.source_addrs.is_empty() || config.connections > 10_000 {
+            eprint!("{}", shape.describe(&config));
+        }
     }
     let show = !args.quiet && !args.json && std::io::stdout().is_terminal();
     let summary = match drive(config, show) {
@@ -179,25 +211,110 @@ fn to_config(args: &RunArgs) -> Result<Config, String> {
         config.threads = t;
     }
     config.keep_alive = !args.disable_keepalive;
+    config.interval = args.per_connection_interval;
+    config.sources = args.source.clone().map(|s| s.0).unwrap_or_default();
+    config.connect_rate = args.connect_rate;
+    config.processes = args.processes;
+    config.worker_command = crate::args::worker_command();
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
 
-fn banner(config: &Config) -> String {
+/// The addresses given to `--source`.
+#[derive(Debug, Clone)]
+pub struct Sources(Vec<IpAddr>);
+
+/// Parses `--source`: `A-B` (an IPv4 range), `A/N` (a CIDR, network and
+/// broadcast addresses excluded when N < 31), or a comma-separated list.
+fn source_addrs(s: &str) -> Result<Sources, String> {
+    const MAX: u32 = 1 << 16;
+    let bad = || {
+        "expected addresses like 127.0.0.1-127.0.0.64, 127.0.1.0/24 or 10.0.0.1,10.0.0.2"
+            .to_string()
+    };
+    let v4 = |t: &str| {
+        t.trim()
+            .parse::<std::net::Ipv4Addr>()
+            .map(u32::from)
+            .map_err(|_| bad())
+    };
+    let out: Vec<IpAddr> = if let Some((a, b)) = s.split_once('-') {
+        let (a, b) = (v4(a)?, v4(b)?);
+        if b < a || b - a >= MAX {
+            return Err(bad());
+        }
+        (a..=b).map(|n| IpAddr::V4(n.into())).collect()
+    } else if let Some((net, bits)) = s.split_once('/') {
+        let bits: u32 = bits.trim().parse().map_err(|_| bad())?;
+        if !(16..=32).contains(&bits) {
+            return Err("a --source CIDR must be /16 to /32".into());
+        }
+        let size = 1u32 << (32 - bits);
+        let base = v4(net)? & !(size - 1);
+        let (first, last) = if size > 2 {
+            (base + 1, base + size - 2)
+        } else {
+            (base, base + size - 1)
+        };
+        (first..=last).map(|n| IpAddr::V4(n.into())).collect()
+    } else {
+        s.split(',')
+            .map(|t| t.trim().parse::<IpAddr>().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?
+    };
+    if out.is_empty() {
+        return Err(bad());
+    }
+    Ok(Sources(out))
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err("expected a positive number of connections per second".into()),
+    }
+}
+
+fn banner(config: &Config, shape: &myriad::engine::Shape) -> String {
     let what = match config.stop {
         Stop::Requests(n) => format!("{} requests", format_count(n)),
         Stop::Duration(d) => format!("{:.1}s", d.as_secs_f64()),
     };
     let urls: Vec<&str> = config.targets.iter().map(|t| t.url.as_str()).collect();
     format!(
-        "myriad: {what} to {} over {} connections, {} threads{}",
+        "myriad: {what} to {} over {} connections, {}{} threads{}",
         urls.join(", "),
         format_count(config.connections as u64),
-        config.effective_threads(),
+        if shape.processes > 1 {
+            format!("{} processes x ", shape.processes)
+        } else {
+            String::new()
+        },
+        shape.threads_per_process,
         if config.keep_alive {
             ""
         } else {
             ", no keep-alive"
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_forms() {
+        let r = source_addrs("127.0.0.1-127.0.0.4").unwrap().0;
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[3], "127.0.0.4".parse::<IpAddr>().unwrap());
+        let c = source_addrs("127.0.1.0/24").unwrap().0;
+        assert_eq!(c.len(), 254);
+        assert_eq!(c[0], "127.0.1.1".parse::<IpAddr>().unwrap());
+        assert_eq!(source_addrs("127.0.0.9/32").unwrap().0.len(), 1);
+        assert_eq!(source_addrs("127.0.0.1, ::1").unwrap().0.len(), 2);
+        for bad in ["", "x", "127.0.0.5-127.0.0.1", "127.0.0.0/8", "1.2.3.4/33"] {
+            assert!(source_addrs(bad).is_err(), "{bad}");
+        }
+    }
 }

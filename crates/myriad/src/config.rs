@@ -4,8 +4,11 @@
 //! [`Config::validate`] and never parses anything after that. Every error message
 //! names what to change, because it is printed to the user as it is.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 /// Why a configuration cannot run. Each message is one line that names the flag
 /// or input at fault and what to change.
@@ -65,7 +68,7 @@ pub enum ConfigError {
 }
 
 /// One URL under load, resolved once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     /// The URL as the user wrote it.
     pub url: String,
@@ -124,7 +127,7 @@ impl Target {
 }
 
 /// When the run stops issuing requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Stop {
     /// Exactly this many requests in total, no more, no fewer.
     Requests(u64),
@@ -134,7 +137,7 @@ pub enum Stop {
 }
 
 /// Everything the engine needs for one run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     /// The URLs under load; requests are spread over them evenly.
     pub targets: Vec<Target>,
@@ -156,6 +159,25 @@ pub struct Config {
     pub threads: usize,
     /// Reuse connections; when false, every request opens a new connection.
     pub keep_alive: bool,
+    /// Mostly-idle connections: each sends one request per interval and waits
+    /// in between, holding its connection for the whole run. `None`: back to back.
+    pub interval: Option<Duration>,
+    /// Local addresses to connect from, dealt to connections round-robin. Empty:
+    /// the kernel's choice, or enough 127.x addresses picked automatically when
+    /// a loopback target needs more ephemeral ports than one address has.
+    pub sources: Vec<IpAddr>,
+    /// Connections opened per second at most, over the whole run; `None`: as
+    /// fast as the connects in flight allow.
+    pub connect_rate: Option<f64>,
+    /// Processes to spread the connections over; `None`: as many as the
+    /// open-files limit requires.
+    pub processes: Option<usize>,
+    /// The command that starts a worker process (program and arguments): the
+    /// process reads its work on stdin and streams results on stdout, see
+    /// [`crate::engine::worker_process_main`]. Needed only for runs of more
+    /// than one process; the `myriad` binary sets it to `myriad __worker`.
+    #[serde(skip)]
+    pub worker_command: Option<Vec<OsString>>,
 }
 
 impl Config {
@@ -178,6 +200,11 @@ impl Config {
             connect_timeout: Duration::from_secs(5),
             threads: available_cores(),
             keep_alive: true,
+            interval: None,
+            sources: Vec::new(),
+            connect_rate: None,
+            processes: None,
+            worker_command: None,
         })
     }
 
@@ -219,6 +246,21 @@ impl Config {
         }
         if self.connect_timeout.is_zero() {
             return Err(range("--connect-timeout", "longer than 0", "0".into()));
+        }
+        if self.interval.is_some_and(|d| d.is_zero()) {
+            return Err(range(
+                "--per-connection-interval",
+                "longer than 0",
+                "0".into(),
+            ));
+        }
+        if let Some(r) = self.connect_rate {
+            if !(r.is_finite() && r > 0.0) {
+                return Err(range("--connect-rate", "a positive number", r.to_string()));
+            }
+        }
+        if self.processes == Some(0) {
+            return Err(range("--processes", "at least 1", "0".into()));
         }
         if self.method.is_empty() || !self.method.bytes().all(is_token_byte) {
             return Err(ConfigError::Method(self.method.clone()));

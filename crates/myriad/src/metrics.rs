@@ -27,17 +27,20 @@ pub enum ErrorKind {
     Protocol,
     /// The run was interrupted (Ctrl-C) while this request was in flight.
     Cancelled,
+    /// In flight in a worker process that died; its outcome is unknown.
+    Lost,
 }
 
 impl ErrorKind {
     /// Every kind, in report order.
-    pub const ALL: [ErrorKind; 6] = [
+    pub const ALL: [ErrorKind; 7] = [
         ErrorKind::Connect,
         ErrorKind::ConnectTimeout,
         ErrorKind::Timeout,
         ErrorKind::Io,
         ErrorKind::Protocol,
         ErrorKind::Cancelled,
+        ErrorKind::Lost,
     ];
 
     /// The name used in reports.
@@ -49,6 +52,7 @@ impl ErrorKind {
             ErrorKind::Io => "io",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Lost => "lost",
         }
     }
 
@@ -61,6 +65,7 @@ impl ErrorKind {
             ErrorKind::Io => "connection reset, broken pipe, or closed mid-response",
             ErrorKind::Protocol => "malformed HTTP response",
             ErrorKind::Cancelled => "in flight when the run was interrupted",
+            ErrorKind::Lost => "in flight in a worker process that died",
         }
     }
 
@@ -199,7 +204,7 @@ impl Tally {
     }
 }
 
-fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     match Histogram::new_with_bounds(1, MAX_LATENCY_US, 3) {
         Ok(h) => h,
         // The bounds are constants that hdrhistogram accepts; this arm is unreachable.
@@ -208,7 +213,7 @@ fn new_histogram() -> Histogram<u64> {
 }
 
 /// Machine limits that made connects fail; each is reported with what raises it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LimitHits {
     /// Connects that failed with EMFILE/ENFILE (too many open files).
     pub open_files: u64,
@@ -224,13 +229,16 @@ impl LimitHits {
     }
 }
 
-/// What one worker records: a tally per target, connection counts, limit hits.
+/// What one worker records over an interval: a tally per target, connects,
+/// limit hits. Workers ship these as deltas; merging deltas gives totals.
 #[derive(Debug, Clone)]
 pub struct Recorder {
     /// One tally per target, in target order.
     pub targets: Vec<Tally>,
     /// Connections established.
     pub connections_opened: u64,
+    /// Time to establish each connection, microseconds.
+    pub connect_latency: Histogram<u64>,
     /// Limits of the machine that were hit.
     pub limits: LimitHits,
 }
@@ -241,17 +249,162 @@ impl Recorder {
         Recorder {
             targets: (0..targets).map(|_| Tally::new()).collect(),
             connections_opened: 0,
+            connect_latency: new_histogram(),
             limits: LimitHits::default(),
         }
     }
 
-    /// Adds another worker's recorder.
+    /// Counts an established connection and how long it took.
+    #[inline]
+    pub fn connected(&mut self, latency_us: u64) {
+        self.connections_opened += 1;
+        self.connect_latency.saturating_record(latency_us.max(1));
+    }
+
+    /// Adds another recorder (another worker's, or a later interval's).
     pub fn merge(&mut self, other: &Recorder) {
         for (a, b) in self.targets.iter_mut().zip(&other.targets) {
             a.merge(b);
         }
         self.connections_opened += other.connections_opened;
+        let _ = self.connect_latency.add(&other.connect_latency);
         self.limits.merge(&other.limits);
+    }
+
+    /// Requests issued minus requests ended, over all targets: what is in flight
+    /// if this recorder holds everything a worker shipped so far.
+    pub fn in_flight(&self) -> Vec<u64> {
+        self.targets
+            .iter()
+            .map(|t| t.issued().saturating_sub(t.completed()))
+            .collect()
+    }
+}
+
+/// A worker's connection state at the moment it shipped a delta: levels, not
+/// counts, so the latest value of each worker replaces the previous one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Gauges {
+    /// Connections open now.
+    pub open: u64,
+    /// Most connections open at once so far.
+    pub peak_open: u64,
+    /// Connections of the plan that have connected at least once.
+    pub established: u64,
+    /// Connections in the plan.
+    pub planned: u64,
+    /// Microseconds from the start until the last planned connection first
+    /// connected (meaningful once `established == planned`).
+    pub establish_us: u64,
+}
+
+impl Gauges {
+    /// Adds another worker's gauges (a sum of levels; the establish time is the
+    /// latest of all).
+    pub fn add(&mut self, other: &Gauges) {
+        self.open += other.open;
+        self.peak_open += other.peak_open;
+        self.established += other.established;
+        self.planned += other.planned;
+        self.establish_us = self.establish_us.max(other.establish_us);
+    }
+}
+
+/// How recorders cross a process boundary (one JSON line per delta): counts as
+/// numbers, histograms in HdrHistogram's V2 binary format, base64-encoded.
+pub(crate) mod wire {
+    use super::*;
+    use base64::Engine as _;
+    use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+    use serde::Deserialize;
+
+    /// Why a delta from a worker process could not be read.
+    #[derive(Debug, thiserror::Error)]
+    #[error("malformed delta from a worker process: {0}")]
+    pub struct WireError(String);
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct WireTally {
+        issued: u64,
+        statuses: Vec<(u16, u64)>,
+        errors: Vec<u64>,
+        bytes_sent: u64,
+        bytes_received: u64,
+        latency: String,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct WireRecorder {
+        targets: Vec<WireTally>,
+        connections_opened: u64,
+        connect_latency: String,
+        limits: LimitHits,
+    }
+
+    fn encode(h: &Histogram<u64>) -> String {
+        let mut bytes = Vec::new();
+        // Serialising into a Vec cannot fail for a histogram of valid bounds.
+        let _ = V2Serializer::new().serialize(h, &mut bytes);
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    fn decode(s: &str) -> Result<Histogram<u64>, WireError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(|e| WireError(e.to_string()))?;
+        let h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| WireError(format!("{e:?}")))?;
+        let mut out = new_histogram();
+        out.add(&h).map_err(|e| WireError(format!("{e:?}")))?;
+        Ok(out)
+    }
+
+    impl From<&Recorder> for WireRecorder {
+        fn from(r: &Recorder) -> Self {
+            WireRecorder {
+                targets: r
+                    .targets
+                    .iter()
+                    .map(|t| WireTally {
+                        issued: t.issued,
+                        statuses: t.statuses().collect(),
+                        errors: t.errors.to_vec(),
+                        bytes_sent: t.bytes_sent,
+                        bytes_received: t.bytes_received,
+                        latency: encode(&t.latency),
+                    })
+                    .collect(),
+                connections_opened: r.connections_opened,
+                connect_latency: encode(&r.connect_latency),
+                limits: r.limits,
+            }
+        }
+    }
+
+    impl TryFrom<WireRecorder> for Recorder {
+        type Error = WireError;
+
+        fn try_from(w: WireRecorder) -> Result<Self, WireError> {
+            let mut r = Recorder::new(w.targets.len());
+            for (t, wt) in r.targets.iter_mut().zip(w.targets) {
+                t.issued = wt.issued;
+                for (code, n) in wt.statuses {
+                    let slot = usize::from(code).min(t.statuses.len() - 1);
+                    t.statuses[slot] += n;
+                }
+                for (a, b) in t.errors.iter_mut().zip(wt.errors) {
+                    *a = b;
+                }
+                t.bytes_sent = wt.bytes_sent;
+                t.bytes_received = wt.bytes_received;
+                t.latency = decode(&wt.latency)?;
+            }
+            r.connections_opened = w.connections_opened;
+            r.connect_latency = decode(&w.connect_latency)?;
+            r.limits = w.limits;
+            Ok(r)
+        }
     }
 }
 
@@ -287,6 +440,43 @@ mod tests {
             b.statuses().collect::<Vec<_>>(),
             vec![(200, 1), (302, 1), (404, 1), (503, 1)]
         );
+    }
+
+    #[test]
+    fn recorder_round_trips_through_the_wire() {
+        let mut r = Recorder::new(2);
+        for i in 0..500u64 {
+            let t = &mut r.targets[(i % 2) as usize];
+            t.issue();
+            t.record(
+                if i % 7 == 0 {
+                    Outcome::Error(ErrorKind::Io)
+                } else {
+                    Outcome::Status(200 + (i % 3) as u16 * 100)
+                },
+                i * 13,
+            );
+            t.bytes_sent += 10;
+        }
+        r.targets[0].issue(); // one in flight
+        r.connected(250);
+        r.limits.open_files = 3;
+        let line = serde_json::to_string(&wire::WireRecorder::from(&r)).unwrap();
+        let back: wire::WireRecorder = serde_json::from_str(&line).unwrap();
+        let back = Recorder::try_from(back).unwrap();
+        for (a, b) in r.targets.iter().zip(&back.targets) {
+            assert_eq!(a.issued(), b.issued());
+            assert_eq!(
+                a.statuses().collect::<Vec<_>>(),
+                b.statuses().collect::<Vec<_>>()
+            );
+            assert_eq!(a.failures(), b.failures());
+            assert_eq!(a.bytes_sent, b.bytes_sent);
+            assert_eq!(a.latency(), b.latency());
+        }
+        assert_eq!(back.in_flight(), vec![1, 0]);
+        assert_eq!(back.connect_latency.len(), 1);
+        assert_eq!(back.limits.open_files, 3);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use crate::config::Stop;
-use crate::metrics::{LimitHits, Tally};
+use hdrhistogram::Histogram;
+
+use crate::metrics::{Gauges, LimitHits, Tally};
 use crate::sys::CpuTime;
 
 /// The numbers of one target.
@@ -15,6 +17,18 @@ pub struct TargetSummary {
     pub tally: Tally,
 }
 
+/// Kernel memory added by a run: the peak during the run minus the level at
+/// its start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelUsage {
+    /// TCP buffer memory, bytes.
+    pub tcp_buffers: u64,
+    /// Slab memory (socket structures, inodes, files), bytes.
+    pub slab: u64,
+    /// TCP sockets (both ends when the server runs on this machine).
+    pub tcp_sockets: u64,
+}
+
 /// The result of a whole run.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -22,26 +36,41 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Connections asked for.
     pub connections: usize,
-    /// Worker threads used.
+    /// Worker threads used (per process).
     pub threads: usize,
+    /// Processes that held connections (1: this one).
+    pub processes: usize,
+    /// Source addresses connections were spread over (0: the kernel's choice).
+    pub source_addresses: usize,
     /// How the run was bounded.
     pub stop: Stop,
     /// Whether connections were reused.
     pub keep_alive: bool,
+    /// Per-connection request interval of mostly-idle connections, if any.
+    pub interval: Option<Duration>,
     /// All targets together.
     pub total: Tally,
     /// Per target, in the order given.
     pub targets: Vec<TargetSummary>,
     /// Connections established over the run.
     pub connections_opened: u64,
+    /// Time to establish each connection, microseconds.
+    pub connect_latency: Histogram<u64>,
+    /// Connection levels summed over workers at their last report: peak open
+    /// connections, and the time until every planned connection was open.
+    pub gauges: Gauges,
     /// Machine limits hit while connecting.
     pub limits: LimitHits,
     /// The open-files limit in force (soft, after raising it to the hard limit).
     pub open_files_limit: u64,
     /// CPU time of the worker threads (the load generator alone).
     pub cpu: CpuTime,
-    /// Peak resident memory of the process, in bytes.
+    /// Peak resident memory, in bytes: this process plus its worker processes.
     pub peak_rss_bytes: u64,
+    /// Kernel memory the run added at its peak, if the kernel tells.
+    pub kernel: Option<KernelUsage>,
+    /// Workers that failed or died, one line each.
+    pub worker_failures: Vec<String>,
     /// Whether the run was cut short by cancellation (Ctrl-C).
     pub interrupted: bool,
 }

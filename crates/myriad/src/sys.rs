@@ -84,11 +84,74 @@ pub fn raise_open_files_limit() -> u64 {
     }
 }
 
+/// Sets `IP_BIND_ADDRESS_NO_PORT` on an IPv4 socket: a later `bind(addr, 0)`
+/// reserves no port, and `connect()` picks one unique for the 4-tuple, so one
+/// source address serves the whole port range toward every destination.
+pub fn set_bind_address_no_port(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a valid pointer.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// The kernel's ephemeral port range (`net.ipv4.ip_local_port_range`), if readable.
 pub fn ephemeral_port_range() -> Option<(u16, u16)> {
     let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
     let mut it = text.split_whitespace().map(|s| s.parse::<u16>().ok());
     Some((it.next()??, it.next()??))
+}
+
+/// Kernel memory that sockets cost, as the kernel reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelMemory {
+    /// TCP buffer memory (`/proc/net/sockstat`, `TCP: mem`, pages × 4 KiB).
+    pub tcp_buffers: u64,
+    /// All slab memory (`/proc/meminfo`, `Slab`): socket structures, inodes, files.
+    pub slab: u64,
+    /// TCP sockets in use (`/proc/net/sockstat`, `TCP: inuse`).
+    pub tcp_sockets: u64,
+}
+
+/// Reads [`KernelMemory`]; `None` where /proc does not tell.
+pub fn kernel_memory() -> Option<KernelMemory> {
+    let sockstat = std::fs::read_to_string("/proc/net/sockstat").ok()?;
+    let tcp = sockstat.lines().find(|l| l.starts_with("TCP:"))?;
+    let field = |name: &str| -> Option<u64> {
+        let mut it = tcp.split_whitespace();
+        it.find(|w| *w == name)?;
+        it.next()?.parse().ok()
+    };
+    Some(KernelMemory {
+        tcp_buffers: field("mem")? * 4096,
+        slab: meminfo("Slab:")?,
+        tcp_sockets: field("inuse")?,
+    })
+}
+
+/// A `/proc/meminfo` field in bytes.
+pub fn meminfo(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// A numeric sysctl under `/proc/sys` (first field), e.g. `net/core/somaxconn`.
+pub fn sysctl(path: &str) -> Option<Vec<u64>> {
+    let text = std::fs::read_to_string(format!("/proc/sys/{path}")).ok()?;
+    text.split_whitespace().map(|w| w.parse().ok()).collect()
 }
 
 #[cfg(test)]
@@ -107,5 +170,9 @@ mod tests {
         assert!(spent.total() < Duration::from_secs(60));
         assert!(peak_rss_bytes() > 0);
         assert!(raise_open_files_limit() > 0);
+        let k = kernel_memory().unwrap();
+        assert!(k.slab > 0);
+        assert!(sysctl("net/core/somaxconn").unwrap()[0] > 0);
+        assert!(meminfo("MemAvailable:").unwrap() > 0);
     }
 }

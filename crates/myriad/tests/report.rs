@@ -8,12 +8,21 @@ mod support;
 
 use std::time::Duration;
 
-use myriad::metrics::LimitHits;
+use myriad::metrics::{Gauges, LimitHits};
 use myriad::report::{JsonReporter, Reporter, TextReporter, JSON_SCHEMA};
+use myriad::summary::KernelUsage;
 use myriad::summary::TargetSummary;
 use myriad::sys::CpuTime;
 use myriad::{Config, ErrorKind, Outcome, Stop, Summary, Tally};
 use myriad_server::ServerConfig;
+
+fn connect_latency() -> hdrhistogram::Histogram<u64> {
+    let mut r = myriad::metrics::Recorder::new(1);
+    for us in [80, 95, 120, 400, 2_000, 90, 85, 100, 110, 130, 150, 99] {
+        r.connected(us);
+    }
+    r.connect_latency
+}
 
 /// A summary with every section filled, built from fixed numbers.
 fn fixed_summary() -> Summary {
@@ -43,8 +52,11 @@ fn fixed_summary() -> Summary {
         elapsed: Duration::from_millis(2500),
         connections: 10,
         threads: 2,
+        processes: 1,
+        source_addresses: 0,
         stop: Stop::Requests(1000),
         keep_alive: true,
+        interval: None,
         total: all,
         targets: vec![
             TargetSummary {
@@ -57,6 +69,14 @@ fn fixed_summary() -> Summary {
             },
         ],
         connections_opened: 12,
+        connect_latency: connect_latency(),
+        gauges: Gauges {
+            open: 0,
+            peak_open: 10,
+            established: 10,
+            planned: 10,
+            establish_us: 12_345,
+        },
         limits: LimitHits {
             open_files: 0,
             ephemeral_ports: 0,
@@ -67,6 +87,12 @@ fn fixed_summary() -> Summary {
             system: Duration::from_millis(850),
         },
         peak_rss_bytes: 24 * 1024 * 1024,
+        kernel: Some(KernelUsage {
+            tcp_buffers: 8192,
+            slab: 200_000,
+            tcp_sockets: 20,
+        }),
+        worker_failures: vec![],
         interrupted: false,
     }
 }

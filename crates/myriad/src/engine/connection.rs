@@ -1,26 +1,26 @@
 //! One connection's request loop: the only request loop in the engine.
 //!
 //! A connection takes a ticket from its worker, (re)connects if it has no open
-//! socket, writes the prebuilt request, reads and parses the response, records
-//! exactly one outcome, and goes again at once (the closed model). It ends when
-//! its worker hands out no more tickets. Any error drops the socket; the next
-//! ticket reconnects.
+//! socket, writes the prebuilt request, waits for the response to become
+//! readable, borrows a read buffer, parses the response, records exactly one
+//! outcome, and goes again: at once (closed model), or after its interval
+//! (mostly-idle connections). It ends when its worker hands out no more
+//! tickets. Any error drops the socket; the next ticket reconnects. Between
+//! requests a connection holds its socket and nothing else.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
-use super::worker::{TargetWire, WorkerCtx};
+use super::worker::{micros, TargetWire, WorkerCtx};
 use crate::metrics::{ErrorKind, Outcome};
 use crate::proto::response::{Response, ResponseParser, Step};
 use crate::proto::ProtoError;
 
-/// Read buffer per active connection; grows for a large response head.
-const READ_BUF: usize = 8 * 1024;
 /// A response head larger than this is a protocol error.
 const MAX_HEAD_BUF: usize = 64 * 1024;
 /// Pause after a connect fails for lack of files or ports, so a worker at the
@@ -34,65 +34,100 @@ pub(super) struct IoCounts {
     pub received: u64,
 }
 
+/// A connection's socket, if open, and whether it was ever open.
+struct Socket {
+    stream: Option<TcpStream>,
+    ever_connected: bool,
+}
+
+impl Socket {
+    fn close(&mut self, ctx: &WorkerCtx) {
+        if self.stream.take().is_some() {
+            ctx.note_closed();
+        }
+    }
+}
+
 /// Runs one connection until its worker stops handing out tickets.
-pub(super) async fn connection_loop(ctx: Rc<WorkerCtx>, target: usize) {
+pub(super) async fn connection_loop(ctx: Rc<WorkerCtx>, target: usize, source: Option<IpAddr>) {
     let wire = &ctx.targets[target];
-    let mut stream: Option<TcpStream> = None;
-    // Allocated with the first ticket: a connection that never gets one holds nothing.
-    let mut buf: Vec<u8> = Vec::new();
+    let mut socket = Socket {
+        stream: None,
+        ever_connected: false,
+    };
     let mut now = Instant::now();
     while ctx.take_ticket(target, now) {
-        if buf.is_empty() {
-            buf = vec![0; READ_BUF];
-        }
         let start = now;
         let mut io = IoCounts::default();
-        let result = request(&ctx, wire, &mut stream, &mut buf, &mut io).await;
+        let result = request(&ctx, wire, source, &mut socket, &mut io).await;
         now = Instant::now();
         let outcome = match result {
             Ok(response) => {
                 if !(response.keep_alive && ctx.keep_alive) {
-                    stream = None;
+                    socket.close(&ctx);
                 }
                 Outcome::Status(response.status)
             }
             Err(kind) => {
-                stream = None;
+                socket.close(&ctx);
                 Outcome::Error(kind)
             }
         };
-        let micros = now.saturating_duration_since(start).as_micros();
         ctx.finish(
             target,
             outcome,
-            u64::try_from(micros).unwrap_or(u64::MAX),
+            micros(now.saturating_duration_since(start)),
             io,
         );
+        if let Some(every) = ctx.interval {
+            // Hold the connection, idle, until the next request is due (or the
+            // run ends, which the next ticket then says).
+            let due = start + every;
+            let wake = ctx.deadline.map_or(due, |d| d.min(due));
+            if wake > now {
+                tokio::time::sleep_until(wake.into()).await;
+                now = Instant::now();
+            }
+        }
     }
+    socket.close(&ctx);
 }
 
 async fn request(
     ctx: &WorkerCtx,
     wire: &TargetWire,
-    stream: &mut Option<TcpStream>,
-    buf: &mut Vec<u8>,
+    source: Option<IpAddr>,
+    socket: &mut Socket,
     io: &mut IoCounts,
 ) -> Result<Response, ErrorKind> {
-    let s = match stream {
+    let s = match &mut socket.stream {
         Some(s) => s,
-        None => stream.insert(connect(ctx, wire.addr).await?),
+        None => {
+            let s = connect(ctx, wire.addr, source, !socket.ever_connected).await?;
+            socket.ever_connected = true;
+            socket.stream.insert(s)
+        }
     };
-    match tokio::time::timeout(ctx.timeout, exchange(s, wire, buf, io)).await {
+    match tokio::time::timeout(ctx.timeout, exchange(ctx, s, wire, io)).await {
         Ok(result) => result,
         Err(_) => Err(ErrorKind::Timeout),
     }
 }
 
-async fn connect(ctx: &WorkerCtx, addr: SocketAddr) -> Result<TcpStream, ErrorKind> {
+async fn connect(
+    ctx: &WorkerCtx,
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    first: bool,
+) -> Result<TcpStream, ErrorKind> {
+    if let Some(slot) = ctx.connect_slot() {
+        tokio::time::sleep_until(slot.into()).await;
+    }
     // Bounding connects in flight keeps a burst of thousands from overflowing
     // the server's listen backlog (which turns into SYN retries of a second or more).
     let _permit = ctx.connect_permits.acquire().await;
-    match tokio::time::timeout(ctx.connect_timeout, TcpStream::connect(addr)).await {
+    let started = Instant::now();
+    match tokio::time::timeout(ctx.connect_timeout, open(addr, source)).await {
         Err(_) => Err(ErrorKind::ConnectTimeout),
         Ok(Err(e)) => {
             if ctx.note_connect_error(&e) {
@@ -103,21 +138,45 @@ async fn connect(ctx: &WorkerCtx, addr: SocketAddr) -> Result<TcpStream, ErrorKi
         Ok(Ok(s)) => {
             // Requests are written whole; Nagle would only delay them.
             let _ = s.set_nodelay(true);
-            ctx.note_connected();
+            ctx.note_connected(micros(started.elapsed()), first);
             Ok(s)
         }
     }
 }
 
+/// Opens a connection, from `source` if given. The source is bound with
+/// `IP_BIND_ADDRESS_NO_PORT`, so the kernel picks the port at `connect()` per
+/// destination, and each source address has the whole ephemeral range for
+/// each destination.
+async fn open(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
+    let Some(ip) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if ip.is_ipv4() {
+        crate::sys::set_bind_address_no_port(std::os::fd::AsRawFd::as_raw_fd(&socket))?;
+    }
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(addr).await
+}
+
 /// Writes the request and reads one complete response.
 async fn exchange(
+    ctx: &WorkerCtx,
     stream: &mut TcpStream,
     wire: &TargetWire,
-    buf: &mut Vec<u8>,
     io: &mut IoCounts,
 ) -> Result<Response, ErrorKind> {
     stream.write_all(&wire.request).await.map_err(io_error)?;
     io.sent += wire.request.len() as u64;
+    // Wait for the answer without a buffer: an idle or slow connection holds none.
+    stream.readable().await.map_err(io_error)?;
+    let mut lent = ctx.pool.take();
+    let buf = &mut lent.buf;
     let mut parser = ResponseParser::new(wire.is_head);
     let (mut start, mut end) = (0usize, 0usize);
     loop {

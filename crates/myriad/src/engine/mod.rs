@@ -1,16 +1,26 @@
-//! The load engine: starts worker threads, exposes live progress, returns a [`Summary`].
+//! The load engine: starts workers, exposes live progress, returns a [`Summary`].
 //!
-//! [`start`] validates the [`Config`], builds each target's request bytes once,
-//! splits connections and requests over workers (the `plan` module), and starts one OS
-//! thread per worker. [`Run::wait`] joins them and merges their recorders into a
-//! [`Summary`]. [`Run::cancel`] (Ctrl-C in the CLI) is the only control path
-//! back into a running engine.
+//! [`start`] validates the [`Config`], decides the run's [`Shape`] (processes,
+//! threads, source addresses; see `shape.rs`), builds each target's request
+//! bytes once, and starts the workers: OS threads in this process (the `plan`
+//! module splits connections and requests over them), or, when the connections
+//! exceed what one process may hold, worker processes (`process.rs`), each
+//! running threads of its own. Every worker ships a delta of its recorder once
+//! per interval; a collector thread (`collector.rs`) merges the deltas from
+//! threads and processes alike. [`Run::wait`] returns the merged [`Summary`].
+//! [`Run::cancel`] (Ctrl-C in the CLI) is the only control path back into a
+//! running engine.
 
+mod collector;
 mod connection;
+mod pacer;
 mod plan;
+mod process;
+pub mod shape;
 mod worker;
 
-use std::sync::atomic::Ordering;
+use std::net::IpAddr;
+use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,11 +28,16 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, Stop};
-use crate::metrics::Recorder;
+use crate::metrics::{Gauges, Recorder, Tally};
 use crate::proto::request::{build_request, RequestSpec};
 use crate::summary::{Summary, TargetSummary};
 use crate::sys::{self, CpuTime};
-use worker::{run_worker, TargetWire, WorkerProgress, WorkerResult, WorkerSettings};
+pub use process::worker_process_main;
+pub use shape::{Shape, ShapeError};
+use worker::{run_worker, TargetWire, WorkerProgress, WorkerSettings};
+
+/// How often workers ship their recorder deltas.
+const SHIP_EVERY: Duration = Duration::from_millis(500);
 
 /// Why a run could not start or finish.
 #[derive(Debug, thiserror::Error)]
@@ -30,12 +45,12 @@ pub enum RunError {
     /// The configuration is invalid; nothing was sent.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// A worker thread or its runtime could not be created.
-    #[error("cannot start worker thread: {0}")]
+    /// The machine cannot hold this run as configured; nothing was sent.
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+    /// A worker thread, runtime or process could not be created.
+    #[error("cannot start a worker: {0}")]
     Spawn(std::io::Error),
-    /// A worker thread panicked; its counts are lost.
-    #[error("a worker thread panicked; its counts are lost")]
-    WorkerPanicked,
 }
 
 /// A snapshot of a running load, for the live view.
@@ -47,24 +62,107 @@ pub struct Progress {
     pub completed: u64,
     /// Requests ended with an error (no status).
     pub failures: u64,
+    /// Connections open, as of the workers' last shipment.
+    pub open_connections: u64,
     /// Time since the run started.
     pub elapsed: Duration,
 }
 
+/// What flows from workers (threads or processes) to the collector.
+pub(crate) enum Event {
+    /// What a worker recorded since its last delta, and its connection levels now.
+    Delta {
+        source: usize,
+        recorder: Recorder,
+        gauges: Gauges,
+    },
+    /// A worker ended; no more events come from it.
+    Ended { source: usize, end: SourceEnd },
+}
+
+/// How a worker ended.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SourceEnd {
+    pub cpu: CpuTime,
+    /// Peak RSS of a worker process (0 for a thread: the process's own counts).
+    pub peak_rss_bytes: u64,
+    /// Why the worker failed to run at all.
+    pub error: Option<String>,
+    /// How a worker process died without finishing (exit status or signal).
+    pub died: Option<String>,
+}
+
+impl SourceEnd {
+    pub fn finished(cpu: CpuTime) -> SourceEnd {
+        SourceEnd {
+            cpu,
+            ..SourceEnd::default()
+        }
+    }
+
+    pub fn failed(error: String) -> SourceEnd {
+        SourceEnd {
+            error: Some(error),
+            ..SourceEnd::default()
+        }
+    }
+}
+
+/// The workers of a run, as started: threads of this process, or reader
+/// threads of worker processes (with their process ids).
+pub(crate) struct Workers {
+    pub handles: Vec<JoinHandle<()>>,
+    pub progress: Vec<Arc<WorkerProgress>>,
+    pub pids: Vec<u32>,
+}
+
 /// A load run in progress.
 pub struct Run {
-    workers: Vec<JoinHandle<std::io::Result<WorkerResult>>>,
+    handles: Vec<JoinHandle<()>>,
     progress: Vec<Arc<WorkerProgress>>,
+    collector: collector::Handle,
     cancel: CancellationToken,
     started: Instant,
     config: Config,
-    open_files_limit: u64,
+    shape: Shape,
+    worker_pids: Vec<u32>,
 }
 
-/// Starts a run on its own threads and returns at once.
+/// Starts a run on its own threads (and processes) and returns at once.
 pub fn start(config: Config) -> Result<Run, RunError> {
     config.validate()?;
     let open_files_limit = sys::raise_open_files_limit();
+    let shape = Shape::plan(&config, open_files_limit)?;
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let (events, rx) = mpsc::channel();
+    let collector = collector::start(rx, shape.sources(), config.targets.len());
+    let workers = if shape.processes > 1 {
+        process::launch(&config, &shape, &cancel, &events)?
+    } else {
+        launch_threads(&config, &shape, started, &cancel, &events)?
+    };
+    drop(events);
+    Ok(Run {
+        handles: workers.handles,
+        progress: workers.progress,
+        collector,
+        cancel,
+        started,
+        config,
+        shape,
+        worker_pids: workers.pids,
+    })
+}
+
+/// Starts this process's worker threads for `config` as shaped.
+pub(crate) fn launch_threads(
+    config: &Config,
+    shape: &Shape,
+    started: Instant,
+    cancel: &CancellationToken,
+    events: &Sender<Event>,
+) -> Result<Workers, RunError> {
     let spec = RequestSpec {
         method: &config.method,
         headers: &config.headers,
@@ -86,50 +184,51 @@ pub fn start(config: Config) -> Result<Run, RunError> {
     };
     let plans = plan::plan(
         config.connections,
-        config.effective_threads(),
+        shape.threads_per_process,
         config.targets.len(),
         requests,
     );
-    let cancel = CancellationToken::new();
-    let started = Instant::now();
-    let deadline = match config.stop {
-        Stop::Duration(d) => Some(started + d),
-        Stop::Requests(_) => None,
+    let threads = plans.len();
+    let sources: Arc<[IpAddr]> = shape.source_addrs.clone().into();
+    let settings = WorkerSettings {
+        targets,
+        sources,
+        timeout: config.timeout,
+        connect_timeout: config.connect_timeout,
+        keep_alive: config.keep_alive,
+        interval: config.interval,
+        started,
+        deadline: match config.stop {
+            Stop::Duration(d) => Some(started + d),
+            Stop::Requests(_) => None,
+        },
+        connect_rate: shape.connect_rate.map(|r| r / threads as f64),
+        ship_every: SHIP_EVERY,
     };
-    let mut workers = Vec::with_capacity(plans.len());
-    let mut progress = Vec::with_capacity(plans.len());
+    let mut handles = Vec::with_capacity(threads);
+    let mut progress = Vec::with_capacity(threads);
     for (i, plan) in plans.into_iter().enumerate() {
         let p = Arc::new(WorkerProgress::default());
         progress.push(p.clone());
-        let settings = WorkerSettings {
-            targets: targets.clone(),
-            timeout: config.timeout,
-            connect_timeout: config.connect_timeout,
-            keep_alive: config.keep_alive,
-            deadline,
-        };
-        let token = cancel.clone();
-        let handle = std::thread::Builder::new()
+        let (settings, token, events) = (settings.clone(), cancel.clone(), events.clone());
+        let spawned = std::thread::Builder::new()
             .name(format!("myriad-worker-{i}"))
-            .spawn(move || run_worker(plan, settings, token, p));
-        match handle {
-            Ok(h) => workers.push(h),
+            .spawn(move || run_worker(i, plan, settings, token, p, events));
+        match spawned {
+            Ok(h) => handles.push(h),
             Err(e) => {
                 cancel.cancel();
-                for w in workers {
-                    let _ = w.join();
+                for h in handles {
+                    let _ = h.join();
                 }
                 return Err(RunError::Spawn(e));
             }
         }
     }
-    Ok(Run {
-        workers,
+    Ok(Workers {
+        handles,
         progress,
-        cancel,
-        started,
-        config,
-        open_files_limit,
+        pids: Vec::new(),
     })
 }
 
@@ -157,12 +256,13 @@ impl Run {
             issued: 0,
             completed: 0,
             failures: 0,
+            open_connections: self.collector.open_connections(),
             elapsed: self.started.elapsed(),
         };
         for w in &self.progress {
-            p.issued += w.issued.load(Ordering::Relaxed);
-            p.completed += w.completed.load(Ordering::Relaxed);
-            p.failures += w.failures.load(Ordering::Relaxed);
+            p.issued += w.issued.load(std::sync::atomic::Ordering::Relaxed);
+            p.completed += w.completed.load(std::sync::atomic::Ordering::Relaxed);
+            p.failures += w.failures.load(std::sync::atomic::Ordering::Relaxed);
         }
         p
     }
@@ -179,7 +279,7 @@ impl Run {
 
     /// Whether every worker has ended.
     pub fn is_finished(&self) -> bool {
-        self.workers.iter().all(|w| w.is_finished())
+        self.handles.iter().all(|w| w.is_finished())
     }
 
     /// The configuration being run.
@@ -187,52 +287,60 @@ impl Run {
         &self.config
     }
 
+    /// Process ids of the worker processes (empty for a run in this process).
+    pub fn worker_pids(&self) -> &[u32] {
+        &self.worker_pids
+    }
+
+    /// How the run is spread over processes, threads and source addresses.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
     /// Waits for every worker and merges their records.
     pub fn wait(self) -> Result<Summary, RunError> {
-        let mut recorder = Recorder::new(self.config.targets.len());
-        let mut cpu = CpuTime::default();
-        let mut failed = None;
-        for w in self.workers {
-            match w.join() {
-                Ok(Ok(result)) => {
-                    recorder.merge(&result.recorder);
-                    cpu.add(result.cpu);
-                }
-                Ok(Err(e)) => failed = Some(RunError::Spawn(e)),
-                Err(_) => failed = Some(RunError::WorkerPanicked),
-            }
+        for h in self.handles {
+            // A worker thread that panicked sends no `Ended`; the collector
+            // notices the closed channel once every sender is gone.
+            let _ = h.join();
         }
-        if let Some(e) = failed {
-            return Err(e);
-        }
+        let collected = self.collector.finish();
         let elapsed = self.started.elapsed();
+        let mut total = Tally::new();
         let targets: Vec<TargetSummary> = self
             .config
             .targets
             .iter()
-            .zip(recorder.targets)
-            .map(|(t, tally)| TargetSummary {
-                url: t.url.clone(),
-                tally,
+            .zip(&collected.recorder.targets)
+            .map(|(t, tally)| {
+                total.merge(tally);
+                TargetSummary {
+                    url: t.url.clone(),
+                    tally: tally.clone(),
+                }
             })
             .collect();
-        let mut total = crate::metrics::Tally::new();
-        for t in &targets {
-            total.merge(&t.tally);
-        }
+        let parent_rss = sys::peak_rss_bytes();
         Ok(Summary {
             elapsed,
             connections: self.config.connections,
-            threads: self.config.effective_threads(),
+            threads: self.shape.threads_per_process,
+            processes: self.shape.processes,
+            source_addresses: self.shape.source_addrs.len(),
             stop: self.config.stop,
             keep_alive: self.config.keep_alive,
+            interval: self.config.interval,
             total,
             targets,
-            connections_opened: recorder.connections_opened,
-            limits: recorder.limits,
-            open_files_limit: self.open_files_limit,
-            cpu,
-            peak_rss_bytes: sys::peak_rss_bytes(),
+            connections_opened: collected.recorder.connections_opened,
+            connect_latency: collected.recorder.connect_latency,
+            gauges: collected.gauges,
+            limits: collected.recorder.limits,
+            open_files_limit: self.shape.open_files_limit,
+            cpu: collected.cpu,
+            peak_rss_bytes: parent_rss + collected.children_peak_rss,
+            kernel: collected.kernel,
+            worker_failures: collected.failures,
             interrupted: self.cancel.is_cancelled(),
         })
     }

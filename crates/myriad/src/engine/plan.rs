@@ -8,11 +8,20 @@
 //! sum of its connections' shares. Inside a worker the connections of a target
 //! draw from that budget as they go, so no request count crosses threads.
 
+/// One connection of a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConnPlan {
+    /// The target it serves.
+    pub target: usize,
+    /// Its index among all connections of the run (picks its source address).
+    pub index: usize,
+}
+
 /// What one worker thread runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct WorkerPlan {
-    /// The target index of each connection this worker owns.
-    pub connections: Vec<usize>,
+    /// The connections this worker owns.
+    pub connections: Vec<ConnPlan>,
     /// Requests this worker may issue per target; `None` means unbounded
     /// (the run stops by duration).
     pub budgets: Vec<Option<u64>>,
@@ -37,7 +46,10 @@ pub(crate) fn plan(
     for conn in 0..connections {
         let target = conn % targets;
         let worker = conn % threads;
-        workers[worker].connections.push(target);
+        workers[worker].connections.push(ConnPlan {
+            target,
+            index: conn,
+        });
         if let Some(n) = requests {
             let target_requests = share(n, targets as u64, target as u64);
             let target_conns = share(connections as u64, targets as u64, target as u64);
@@ -91,8 +103,10 @@ mod tests {
     #[test]
     fn connections_dealt_round_robin() {
         let plans = plan(5, 2, 2, None);
-        assert_eq!(plans[0].connections, vec![0, 0, 0]);
-        assert_eq!(plans[1].connections, vec![1, 1]);
+        let targets = |p: &WorkerPlan| p.connections.iter().map(|c| c.target).collect::<Vec<_>>();
+        assert_eq!(targets(&plans[0]), vec![0, 0, 0]);
+        assert_eq!(targets(&plans[1]), vec![1, 1]);
+        assert_eq!(plans[1].connections[1].index, 3);
         assert_eq!(plans[0].budgets, vec![None, None]);
         let plans = plan(4, 2, 1, Some(10));
         assert_eq!(plans[0].budgets, vec![Some(5)]);

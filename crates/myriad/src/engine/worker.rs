@@ -1,28 +1,37 @@
 //! A worker thread: one current-thread tokio runtime, its connections, its recorder.
 //!
 //! Nothing here is shared with other workers on the hot path: tickets, counts and
-//! histograms live in this thread (`Cell`/`RefCell` behind an `Rc`). The only
-//! cross-thread traffic is a relaxed store of progress counters for the live view
-//! and the cancellation token.
+//! histograms live in this thread (`Cell`/`RefCell` behind an `Rc`). Cross-thread
+//! traffic is a relaxed store of progress counters for the live view, a delta
+//! of the recorder shipped once per interval over a channel, and the
+//! cancellation token.
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{connection_loop, IoCounts};
+use super::pacer::connect_slot;
 use super::plan::WorkerPlan;
-use crate::metrics::{ErrorKind, Outcome, Recorder};
+use super::{Event, SourceEnd};
+use crate::metrics::{ErrorKind, Gauges, Outcome, Recorder};
 use crate::sys::{thread_cpu_time, CpuTime};
 
-/// Connects in flight per worker at most.
+/// Connects in flight per worker at most: bounds the burst a server's listen
+/// backlog must absorb (an overflow costs the client a SYN retry of a second).
 const CONNECTS_IN_FLIGHT: usize = 256;
+/// Read buffer lent to a connection while a response is being read.
+pub(crate) const READ_BUF: usize = 8 * 1024;
+/// Free buffers a worker keeps for reuse.
+const POOL_CAP: usize = 4096;
 
 /// What a target looks like on the wire, prepared once.
 #[derive(Debug)]
@@ -42,33 +51,102 @@ pub(crate) struct WorkerProgress {
     pub failures: AtomicU64,
 }
 
-/// Settings every connection of the worker reads.
+impl WorkerProgress {
+    pub fn set(&self, issued: u64, completed: u64, failures: u64) {
+        self.issued.store(issued, Ordering::Relaxed);
+        self.completed.store(completed, Ordering::Relaxed);
+        self.failures.store(failures, Ordering::Relaxed);
+    }
+}
+
+/// Settings every worker of a run shares.
+#[derive(Clone)]
 pub(crate) struct WorkerSettings {
     pub targets: Arc<[TargetWire]>,
-    pub timeout: std::time::Duration,
-    pub connect_timeout: std::time::Duration,
+    pub sources: Arc<[IpAddr]>,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
     pub keep_alive: bool,
+    pub interval: Option<Duration>,
+    pub started: Instant,
     pub deadline: Option<Instant>,
+    /// Connects per second for this worker.
+    pub connect_rate: Option<f64>,
+    /// How often the recorder delta is shipped.
+    pub ship_every: Duration,
+}
+
+/// Read buffers lent to connections only while they read a response, so an
+/// idle connection holds none.
+pub(crate) struct BufPool {
+    free: RefCell<Vec<Vec<u8>>>,
+}
+
+impl BufPool {
+    fn new() -> BufPool {
+        BufPool {
+            free: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Lends a buffer of [`READ_BUF`] bytes.
+    pub fn take(&self) -> PooledBuf<'_> {
+        let buf = self
+            .free
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| vec![0; READ_BUF]);
+        PooledBuf { buf, pool: self }
+    }
+}
+
+/// A lent buffer; it goes back to the pool when dropped (also when the request
+/// is abandoned by a timeout).
+pub(crate) struct PooledBuf<'a> {
+    pub buf: Vec<u8>,
+    pool: &'a BufPool,
+}
+
+impl Drop for PooledBuf<'_> {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        if buf.len() != READ_BUF {
+            buf.truncate(READ_BUF);
+            buf.shrink_to_fit();
+        }
+        let mut free = self.pool.free.borrow_mut();
+        if free.len() < POOL_CAP {
+            free.push(buf);
+        }
+    }
 }
 
 /// The worker's state, shared by its connection tasks on its one thread.
 pub(crate) struct WorkerCtx {
     pub targets: Arc<[TargetWire]>,
-    pub timeout: std::time::Duration,
-    pub connect_timeout: std::time::Duration,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
     pub keep_alive: bool,
+    pub interval: Option<Duration>,
+    pub deadline: Option<Instant>,
     pub connect_permits: Semaphore,
-    deadline: Option<Instant>,
+    pub pool: BufPool,
+    started: Instant,
+    connect_rate: Option<f64>,
+    connects_paced: Cell<u64>,
     cancel: CancellationToken,
     /// Tickets left per target; `None` when the run stops by time.
     budgets: Vec<Option<Cell<u64>>>,
     /// Requests handed out and not yet ended, per target.
     in_flight: Vec<Cell<u64>>,
     recorder: RefCell<Recorder>,
+    gauges: Cell<Gauges>,
     completed: Cell<u64>,
     failures: Cell<u64>,
     issued: Cell<u64>,
     progress: Arc<WorkerProgress>,
+    events: Sender<Event>,
+    source: usize,
 }
 
 impl WorkerCtx {
@@ -117,6 +195,14 @@ impl WorkerCtx {
         }
     }
 
+    /// When the next connect may start, if connects are paced.
+    pub(super) fn connect_slot(&self) -> Option<Instant> {
+        let rate = self.connect_rate?;
+        let k = self.connects_paced.get();
+        self.connects_paced.set(k + 1);
+        Some(self.started + connect_slot(k, rate))
+    }
+
     /// Notes a failed connect; returns true if it was a machine limit (files or
     /// ports), after which the caller backs off.
     pub(super) fn note_connect_error(&self, e: &io::Error) -> bool {
@@ -134,55 +220,120 @@ impl WorkerCtx {
         }
     }
 
-    pub(super) fn note_connected(&self) {
-        self.recorder.borrow_mut().connections_opened += 1;
+    /// Notes an established connection; `first` if it is the connection's
+    /// first, for the time to establish all of them.
+    pub(super) fn note_connected(&self, latency_us: u64, first: bool) {
+        self.recorder.borrow_mut().connected(latency_us);
+        let mut g = self.gauges.get();
+        g.open += 1;
+        g.peak_open = g.peak_open.max(g.open);
+        if first {
+            g.established += 1;
+            if g.established == g.planned {
+                g.establish_us = micros(self.started.elapsed());
+            }
+        }
+        self.gauges.set(g);
+    }
+
+    /// Notes a connection closed.
+    pub(super) fn note_closed(&self) {
+        let mut g = self.gauges.get();
+        g.open = g.open.saturating_sub(1);
+        self.gauges.set(g);
+    }
+
+    /// Sends what was recorded since the last shipment to the run's collector.
+    fn ship(&self) {
+        let recorder = self.recorder.replace(Recorder::new(self.targets.len()));
+        let _ = self.events.send(Event::Delta {
+            source: self.source,
+            recorder,
+            gauges: self.gauges.get(),
+        });
     }
 }
 
-/// What a worker hands back when it ends.
-pub(crate) struct WorkerResult {
-    pub recorder: Recorder,
-    pub cpu: CpuTime,
+/// Microseconds in a duration, saturating.
+pub(crate) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// The body of a worker thread.
+/// The body of a worker thread. Ships deltas while it runs and a last one at
+/// the end, then reports its end; returns nothing (everything went out as events).
 pub(crate) fn run_worker(
+    source: usize,
     plan: WorkerPlan,
     settings: WorkerSettings,
     cancel: CancellationToken,
     progress: Arc<WorkerProgress>,
-) -> io::Result<WorkerResult> {
+    events: Sender<Event>,
+) {
     let cpu_start = thread_cpu_time();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = events.send(Event::Ended {
+                source,
+                end: SourceEnd::failed(format!("cannot start a worker runtime: {e}")),
+            });
+            return;
+        }
+    };
     let n_targets = settings.targets.len();
     let ctx = Rc::new(WorkerCtx {
         targets: settings.targets,
         timeout: settings.timeout,
         connect_timeout: settings.connect_timeout,
         keep_alive: settings.keep_alive,
-        connect_permits: Semaphore::new(CONNECTS_IN_FLIGHT),
+        interval: settings.interval,
         deadline: settings.deadline,
+        connect_permits: Semaphore::new(CONNECTS_IN_FLIGHT),
+        pool: BufPool::new(),
+        started: settings.started,
+        connect_rate: settings.connect_rate,
+        connects_paced: Cell::new(0),
         cancel: cancel.child_token(),
         budgets: plan.budgets.iter().map(|b| b.map(Cell::new)).collect(),
         in_flight: (0..n_targets).map(|_| Cell::new(0)).collect(),
         recorder: RefCell::new(Recorder::new(n_targets)),
+        gauges: Cell::new(Gauges {
+            planned: plan.connections.len() as u64,
+            ..Gauges::default()
+        }),
         completed: Cell::new(0),
         failures: Cell::new(0),
         issued: Cell::new(0),
         progress,
+        events,
+        source,
     });
+    let sources = settings.sources;
+    let ship_every = settings.ship_every;
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async {
         let tasks: Vec<_> = plan
             .connections
             .iter()
-            .map(|&target| tokio::task::spawn_local(connection_loop(ctx.clone(), target)))
+            .map(|c| {
+                let source = (!sources.is_empty()).then(|| sources[c.index % sources.len()]);
+                tokio::task::spawn_local(connection_loop(ctx.clone(), c.target, source))
+            })
             .collect();
         let all = async {
             for task in tasks {
                 let _ = task.await;
+            }
+        };
+        let shipper = async {
+            let mut tick = tokio::time::interval(ship_every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                ctx.ship();
             }
         };
         // Cancellation is watched once per worker, not per request: on Ctrl-C the
@@ -191,6 +342,7 @@ pub(crate) fn run_worker(
         tokio::select! {
             _ = ctx.cancel.cancelled() => {}
             _ = all => {}
+            _ = shipper => {}
         }
     });
     for (target, count) in ctx.in_flight.iter().enumerate() {
@@ -205,9 +357,10 @@ pub(crate) fn run_worker(
     }
     // Dropping the tasks closes their sockets.
     drop(local);
-    let recorder = ctx.recorder.borrow().clone();
-    Ok(WorkerResult {
-        recorder,
-        cpu: thread_cpu_time().since(cpu_start),
-    })
+    ctx.ship();
+    let cpu: CpuTime = thread_cpu_time().since(cpu_start);
+    let _ = ctx.events.send(Event::Ended {
+        source,
+        end: SourceEnd::finished(cpu),
+    });
 }

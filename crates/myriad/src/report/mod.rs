@@ -10,8 +10,8 @@ mod text;
 use std::io::{self, Write};
 
 pub use model::{
-    Bucket, BytesReport, ClientReport, ConfigReport, LatencyReport, LimitsReport, ReportModel,
-    RequestsReport, TallyReport, TargetReport,
+    Bucket, BytesReport, ClientReport, ConfigReport, ConnectionsReport, KernelReport,
+    LatencyReport, LimitsReport, ReportModel, RequestsReport, TallyReport, TargetReport,
 };
 pub use text::{format_bytes, format_count, format_micros, TextReporter};
 

@@ -27,8 +27,10 @@ pub struct ReportModel {
     pub histogram: Vec<Bucket>,
     /// Per target, in the order given.
     pub targets: Vec<TargetReport>,
-    /// Connections established.
-    pub connections_opened: u64,
+    /// Connections: opened, peak, time to establish, connect latency.
+    pub connections: ConnectionsReport,
+    /// Kernel memory the run added at its peak, when the kernel tells.
+    pub kernel: Option<KernelReport>,
     /// Machine limits met while connecting.
     pub limits: LimitsReport,
     /// The generator's own cost.
@@ -50,6 +52,43 @@ pub struct ConfigReport {
     pub duration_s: Option<f64>,
     /// Whether connections were reused.
     pub keep_alive: bool,
+    /// Per-connection request interval in seconds (mostly-idle connections).
+    pub interval_s: Option<f64>,
+    /// Processes that held the connections.
+    pub processes: usize,
+    /// Source addresses used (0: the kernel's choice).
+    pub source_addresses: usize,
+}
+
+/// Connections over the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionsReport {
+    /// Connections established (reconnects included).
+    pub opened: u64,
+    /// Most connections open at once (sum of each worker's peak).
+    pub peak_open: u64,
+    /// Planned connections that connected at least once.
+    pub established: u64,
+    /// Planned connections.
+    pub planned: u64,
+    /// Seconds from the start until every planned connection was open; null
+    /// if some never connected.
+    pub establish_all_s: Option<f64>,
+    /// Time to establish a connection, microseconds.
+    pub connect_latency_us: LatencyReport,
+}
+
+/// Kernel memory added by the run at its peak.
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelReport {
+    /// TCP buffer memory, bytes.
+    pub tcp_buffers_bytes: u64,
+    /// Slab memory (socket structures, inodes, files), bytes.
+    pub slab_bytes: u64,
+    /// TCP sockets added (both ends when the server is on this machine).
+    pub tcp_sockets: u64,
+    /// (TCP buffers + slab) per peak open connection, bytes.
+    pub per_connection_bytes: f64,
 }
 
 /// Counts, rates, bytes and latency of a tally.
@@ -169,8 +208,10 @@ pub struct ClientReport {
     pub cpu_utilisation: f64,
     /// Completed requests per CPU second.
     pub requests_per_cpu_second: f64,
-    /// Peak resident memory of the process, bytes.
+    /// Peak resident memory, bytes: this process plus its worker processes.
     pub peak_rss_bytes: u64,
+    /// Peak RSS per peak open connection, bytes.
+    pub rss_per_connection_bytes: f64,
 }
 
 impl ReportModel {
@@ -188,6 +229,9 @@ impl ReportModel {
                 requests,
                 duration_s,
                 keep_alive: s.keep_alive,
+                interval_s: s.interval.map(|d| d.as_secs_f64()),
+                processes: s.processes,
+                source_addresses: s.source_addresses,
             },
             duration_s: s.elapsed.as_secs_f64(),
             interrupted: s.interrupted,
@@ -201,7 +245,21 @@ impl ReportModel {
                     tally: TallyReport::new(&t.tally, s),
                 })
                 .collect(),
-            connections_opened: s.connections_opened,
+            connections: ConnectionsReport {
+                opened: s.connections_opened,
+                peak_open: s.gauges.peak_open,
+                established: s.gauges.established,
+                planned: s.gauges.planned,
+                establish_all_s: (s.gauges.planned > 0 && s.gauges.established == s.gauges.planned)
+                    .then(|| s.gauges.establish_us as f64 / 1e6),
+                connect_latency_us: LatencyReport::new(&s.connect_latency),
+            },
+            kernel: s.kernel.map(|k| KernelReport {
+                tcp_buffers_bytes: k.tcp_buffers,
+                slab_bytes: k.slab,
+                tcp_sockets: k.tcp_sockets,
+                per_connection_bytes: per_connection(k.tcp_buffers + k.slab, s.gauges.peak_open),
+            }),
             limits: LimitsReport {
                 open_files_limit: s.open_files_limit,
                 open_files_hits: s.limits.open_files,
@@ -213,6 +271,7 @@ impl ReportModel {
                 cpu_utilisation: s.cpu_utilisation(),
                 requests_per_cpu_second: s.requests_per_cpu_second(),
                 peak_rss_bytes: s.peak_rss_bytes,
+                rss_per_connection_bytes: per_connection(s.peak_rss_bytes, s.gauges.peak_open),
             },
             notes: notes(s),
         }
@@ -249,7 +308,7 @@ impl TallyReport {
 }
 
 impl LatencyReport {
-    fn new(h: &Histogram<u64>) -> LatencyReport {
+    pub(crate) fn new(h: &Histogram<u64>) -> LatencyReport {
         let empty = h.is_empty();
         let q = |q: f64| if empty { 0 } else { h.value_at_quantile(q) };
         LatencyReport {
@@ -304,8 +363,16 @@ pub(crate) fn buckets(h: &Histogram<u64>, n: usize) -> Vec<Bucket> {
     out
 }
 
+fn per_connection(bytes: u64, connections: u64) -> f64 {
+    if connections == 0 {
+        0.0
+    } else {
+        bytes as f64 / connections as f64
+    }
+}
+
 fn notes(s: &Summary) -> Vec<String> {
-    let mut notes = Vec::new();
+    let mut notes = s.worker_failures.clone();
     if !s.total.balanced() {
         notes.push(format!(
             "accounting mismatch: {} issued but {} ended; this is a bug in myriad, please report it",

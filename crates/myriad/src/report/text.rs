@@ -107,17 +107,29 @@ fn render(m: &ReportModel) -> String {
         c.cpu_utilisation * 100.0,
         format_count(c.requests_per_cpu_second.round() as u64)
     );
+    // Per-connection figures mean something only when connections dominate.
+    let many = m.connections.peak_open >= 1000;
+    let per_conn = if many {
+        format!(
+            " ({} per open connection)",
+            format_bytes(c.rss_per_connection_bytes)
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
-        "  Memory       peak RSS {}",
+        "  Memory       peak RSS {}{per_conn}",
         format_bytes(c.peak_rss_bytes as f64)
     );
-    let _ = writeln!(
-        s,
-        "  Connections  {} opened (open-files limit {})",
-        format_count(m.connections_opened),
-        format_count(m.limits.open_files_limit)
-    );
+    if m.config.processes > 1 || m.config.source_addresses > 0 {
+        let _ = writeln!(
+            s,
+            "  Layout       {} processes x {} threads, {} source addresses",
+            m.config.processes, m.config.threads, m.config.source_addresses
+        );
+    }
+    connections_section(&mut s, m);
     if !m.notes.is_empty() {
         let _ = writeln!(s, "\nNotes");
         for note in &m.notes {
@@ -125,6 +137,46 @@ fn render(m: &ReportModel) -> String {
         }
     }
     s
+}
+
+fn connections_section(s: &mut String, m: &ReportModel) {
+    let c = &m.connections;
+    let _ = writeln!(s, "\nConnections");
+    let established = match c.establish_all_s {
+        Some(t) => format!("all {} established in {t:.2} s", format_count(c.planned)),
+        None => format!(
+            "{} of {} established",
+            format_count(c.established),
+            format_count(c.planned)
+        ),
+    };
+    let _ = writeln!(
+        s,
+        "  Opened       {} (peak {} open; {established}; open-files limit {})",
+        format_count(c.opened),
+        format_count(c.peak_open),
+        format_count(m.limits.open_files_limit)
+    );
+    let l = &c.connect_latency_us;
+    if l.count > 0 {
+        let _ = writeln!(
+            s,
+            "  Connect      p50 {}  p99 {}  p99.9 {}  max {}",
+            format_micros(l.p50),
+            format_micros(l.p99),
+            format_micros(l.p99_9),
+            format_micros(l.max)
+        );
+    }
+    if let Some(k) = m.kernel.as_ref().filter(|_| c.peak_open >= 1000) {
+        let _ = writeln!(
+            s,
+            "  Kernel       +{} slab, +{} TCP buffers at peak ({} per open connection)",
+            format_bytes(k.slab_bytes as f64),
+            format_bytes(k.tcp_buffers_bytes as f64),
+            format_bytes(k.per_connection_bytes)
+        );
+    }
 }
 
 fn latency_section(s: &mut String, l: &LatencyReport) {
