@@ -36,7 +36,7 @@ pub fn watch(run: &Run, show: bool) {
 
 fn make_bar(stop: Stop) -> ProgressBar {
     let (len, template) = match stop {
-        Stop::Requests(n) => (n, "{bar:30} {pos}/{len} {msg}"),
+        Stop::Requests(n) => (n, "{bar:30} {human_pos}/{human_len} {msg}"),
         Stop::Duration(d) => (d.as_millis() as u64, "{bar:30} {msg}"),
     };
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());

@@ -256,3 +256,56 @@ fn demo_runs_small_and_compares_with_the_original() {
     );
     assert!(text.contains("2,000 requests served"), "{text}");
 }
+
+#[test]
+fn running_out_of_open_files_is_counted_and_explained() {
+    use std::os::unix::process::CommandExt;
+    let s = server();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_myriad"));
+    cmd.args([
+        "run",
+        "--json",
+        "-n",
+        "600",
+        "-c",
+        "60",
+        "-t",
+        "1",
+        "--processes",
+        "1",
+        &url(&s),
+    ])
+    .stdin(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &json["total"]["requests"];
+    assert_eq!(r["issued"], 600);
+    assert_eq!(r["balanced"], true);
+    assert!(
+        json["limits"]["open_files_hits"].as_u64().unwrap() > 0,
+        "{json:#}"
+    );
+    assert!(json["total"]["errors"]["connect"].as_u64().unwrap() > 0);
+    let notes = json["notes"].to_string();
+    assert!(notes.contains("open-files limit (64)"), "{notes}");
+}

@@ -16,7 +16,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use crate::config::Config;
 use crate::sys;
 
-/// File descriptors a worker process keeps for itself (stdio, epoll, pipes).
+/// File descriptors a worker process keeps for itself (stdio, epoll, pipes):
+/// this many, or a sixteenth of a small limit.
 const FD_RESERVE: u64 = 256;
 /// Connections per (source address, destination) kept well under the port
 /// range: past about half of it, the kernel's port search slows connects a
@@ -127,7 +128,8 @@ impl Shape {
     /// checking ports, memory and file handles.
     pub fn plan(config: &Config, open_files_limit: u64) -> Result<Shape, ShapeError> {
         let c = config.connections;
-        let capacity = open_files_limit.saturating_sub(FD_RESERVE).max(1) as usize;
+        let reserve = FD_RESERVE.min(open_files_limit / 16);
+        let capacity = open_files_limit.saturating_sub(reserve).max(1) as usize;
         let needed = c.div_ceil(capacity);
         let processes = match config.processes {
             Some(p) if c.div_ceil(p) > capacity => {
