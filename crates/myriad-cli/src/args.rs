@@ -15,6 +15,8 @@ use crate::serve::ServeArgs;
 pub const EXIT_OK: i32 = 0;
 /// Exit code of a failure at run time (a worker died, a report could not be written).
 pub const EXIT_FAILURE: i32 = 1;
+/// Exit code of a run whose thresholds (`--threshold`) did not all pass.
+pub const EXIT_THRESHOLDS: i32 = 1;
 /// Exit code of a usage error: nothing was sent.
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code of a run interrupted by Ctrl-C (128 + SIGINT), after its report.

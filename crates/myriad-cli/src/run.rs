@@ -13,7 +13,7 @@ use myriad::{Config, RunError, Stop, Summary};
 
 use crate::args::{
     at_least_one, at_least_one_u64, header, positive_duration, EXIT_FAILURE, EXIT_INTERRUPTED,
-    EXIT_OK, EXIT_USAGE,
+    EXIT_OK, EXIT_THRESHOLDS, EXIT_USAGE,
 };
 use crate::{progress, signal};
 
@@ -85,6 +85,30 @@ pub struct RunArgs {
     /// Print the plan (processes, source addresses, memory, machine limits) and exit.
     #[arg(long)]
     pub dry_run: bool,
+    /// Open model: send this many requests per second on schedule, whatever the
+    /// server does (1500, 0.5, 90000/m); -c caps the connections.
+    #[arg(long, value_name = "RATE", value_parser = rate)]
+    pub rate: Option<f64>,
+    /// Open model: ramp the rate linearly through stages, e.g. 30s:1000,1m:5000,30s:0
+    /// (from --rate, or 0); the run ends with the last stage.
+    #[arg(long, value_name = "STAGES", conflicts_with_all = ["duration", "requests"])]
+    pub stages: Option<myriad::schedule::Stages>,
+    /// Open model: evenly spaced (uniform) or Poisson arrivals.
+    #[arg(long, value_name = "KIND", default_value = "uniform")]
+    pub arrival: myriad::schedule::Arrival,
+    /// Run load for this long first and keep it out of the statistics.
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    pub warmup: Option<Duration>,
+    /// Length of one interval of the timeline and of the HDR log.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = positive_duration)]
+    pub stats_interval: Duration,
+    /// Write an HdrHistogram interval log of latency to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<PathBuf>,
+    /// Pass/fail check, e.g. 'p99<250ms', 'error_rate<0.1%', 'rps>5000'
+    /// (repeatable); a failed one makes the exit code 1.
+    #[arg(long = "threshold", value_name = "CHECK")]
+    pub thresholds: Vec<myriad::threshold::Threshold>,
 }
 
 /// Runs `myriad run` and returns the exit code.
@@ -184,6 +208,8 @@ pub fn emit(summary: &Summary, json: bool, output: Option<File>) -> i32 {
     }
     if summary.interrupted {
         EXIT_INTERRUPTED
+    } else if !myriad::report::ReportModel::from_summary(summary).thresholds_passed() {
+        EXIT_THRESHOLDS
     } else {
         EXIT_OK
     }
@@ -216,6 +242,25 @@ fn to_config(args: &RunArgs) -> Result<Config, String> {
     config.connect_rate = args.connect_rate;
     config.processes = args.processes;
     config.worker_command = crate::args::worker_command();
+    if args.rate.is_some() || args.stages.is_some() {
+        config.open = Some(myriad::config::OpenModel {
+            rate: args.rate.unwrap_or(0.0),
+            stages: args.stages.clone(),
+            arrival: args.arrival,
+        });
+        if let Some(stages) = &args.stages {
+            // The run ends with the last stage (in-flight requests then finish).
+            config.stop = Stop::Duration(stages.total());
+        }
+    }
+    config.warmup = args.warmup;
+    config.stats_interval = args.stats_interval;
+    config.thresholds = args.thresholds.clone();
+    if let Some(path) = &args.hdr_log {
+        std::fs::File::create(path)
+            .map_err(|e| format!("cannot create --hdr-log file '{}': {e}", path.display()))?;
+        config.hdr_log = Some(path.clone());
+    }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
@@ -266,6 +311,10 @@ fn source_addrs(s: &str) -> Result<Sources, String> {
         return Err(bad());
     }
     Ok(Sources(out))
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    myriad::schedule::parse_rate(s).map_err(|e| e.to_string())
 }
 
 fn positive_rate(s: &str) -> Result<f64, String> {

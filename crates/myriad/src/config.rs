@@ -62,6 +62,9 @@ pub enum ConfigError {
     /// A header not of the form `Name: value`.
     #[error("invalid header '{0}': expected 'Name: value' (-H/--header)")]
     Header(String),
+    /// Two settings that do not go together.
+    #[error("{0}")]
+    Conflict(&'static str),
     /// The method is not an HTTP token.
     #[error("invalid method '{0}': expected a token like GET or POST (-m/--method)")]
     Method(String),
@@ -136,6 +139,46 @@ pub enum Stop {
     Duration(Duration),
 }
 
+/// The open model's schedule: a constant rate, or stages that ramp it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenModel {
+    /// Requests per second: the constant rate, or where the stages start from.
+    pub rate: f64,
+    /// Linear ramps of the rate; the run ends with the last stage.
+    pub stages: Option<crate::schedule::Stages>,
+    /// Evenly spaced or Poisson arrivals.
+    pub arrival: crate::schedule::Arrival,
+}
+
+impl OpenModel {
+    /// The same model with every rate multiplied by `factor` (a worker's share).
+    pub fn scaled(&self, factor: f64) -> OpenModel {
+        OpenModel {
+            rate: self.rate * factor,
+            stages: self.stages.as_ref().and_then(|s| {
+                crate::schedule::Stages::new(
+                    s.as_slice()
+                        .iter()
+                        .map(|st| crate::schedule::Stage {
+                            duration: st.duration,
+                            target: st.target * factor,
+                        })
+                        .collect(),
+                )
+            }),
+            arrival: self.arrival,
+        }
+    }
+
+    /// The schedule of the whole run, ending after `duration` if given.
+    pub fn schedule(&self, duration: Option<Duration>) -> crate::schedule::Schedule {
+        match &self.stages {
+            Some(stages) => crate::schedule::Schedule::stages(self.rate, stages),
+            None => crate::schedule::Schedule::constant(self.rate, duration),
+        }
+    }
+}
+
 /// Everything the engine needs for one run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -172,6 +215,21 @@ pub struct Config {
     /// Processes to spread the connections over; `None`: as many as the
     /// open-files limit requires.
     pub processes: Option<usize>,
+    /// Open model: requests are sent on a schedule, whatever the server does,
+    /// over as many connections as needed up to `connections`. `None`: the
+    /// closed model (each connection sends back to back).
+    pub open: Option<OpenModel>,
+    /// Load sent during this first part of the run is kept out of the statistics.
+    pub warmup: Option<Duration>,
+    /// Length of one interval of the time series (and of the HDR interval log).
+    pub stats_interval: Duration,
+    /// Pass/fail checks on the finished run (`p99<250ms`, `error_rate<0.1%`).
+    #[serde(skip)]
+    pub thresholds: Vec<crate::threshold::Threshold>,
+    /// Write an HdrHistogram interval log of latency here, one histogram per
+    /// statistics interval.
+    #[serde(skip)]
+    pub hdr_log: Option<std::path::PathBuf>,
     /// The command that starts a worker process (program and arguments): the
     /// process reads its work on stdin and streams results on stdout, see
     /// [`crate::engine::worker_process_main`]. Needed only for runs of more
@@ -204,6 +262,11 @@ impl Config {
             sources: Vec::new(),
             connect_rate: None,
             processes: None,
+            open: None,
+            warmup: None,
+            stats_interval: Duration::from_secs(1),
+            hdr_log: None,
+            thresholds: Vec::new(),
             worker_command: None,
         })
     }
@@ -257,6 +320,35 @@ impl Config {
         if let Some(r) = self.connect_rate {
             if !(r.is_finite() && r > 0.0) {
                 return Err(range("--connect-rate", "a positive number", r.to_string()));
+            }
+        }
+        if let Some(open) = &self.open {
+            if !(open.rate.is_finite() && open.rate >= 0.0) {
+                return Err(range("--rate", "a positive number", open.rate.to_string()));
+            }
+            if open.rate == 0.0 && open.stages.is_none() {
+                return Err(range("--rate", "greater than 0", "0".into()));
+            }
+            if self.interval.is_some() {
+                return Err(ConfigError::Conflict(
+                    "--per-connection-interval belongs to the closed model; leave out --rate/--stages or the interval",
+                ));
+            }
+        }
+        if self.stats_interval < Duration::from_millis(10) {
+            return Err(range(
+                "--stats-interval",
+                "at least 10ms",
+                format!("{:?}", self.stats_interval),
+            ));
+        }
+        if let (Some(w), Stop::Duration(d)) = (self.warmup, self.stop) {
+            if w >= d {
+                return Err(range(
+                    "--warmup",
+                    "shorter than the run's duration",
+                    format!("{w:?}"),
+                ));
             }
         }
         if self.processes == Some(0) {

@@ -12,7 +12,10 @@
 //!   histograms, merged once at the end.
 //! - [`summary`]: the [`Summary`] of a run, the only thing reporters read.
 //! - [`report`]: text for people, JSON (schema in `schema/report.schema.json`) for machines.
-//! - [`sys`]: CPU time, peak memory, open-files limit.
+//! - [`schedule`]: when open-model requests are due: rates, stages, uniform or
+//!   Poisson arrivals, as pure functions of elapsed time.
+//! - [`threshold`]: pass/fail checks (`p99<250ms`, `error_rate<0.1%`) on a report.
+//! - [`sys`]: CPU time, peak memory, open-files limit, kernel memory, sysctls.
 //!
 //! # Example
 //! A load test written as Rust code: build a [`Config`], run it, read the [`Summary`].
@@ -39,8 +42,10 @@ pub mod engine;
 pub mod metrics;
 pub mod proto;
 pub mod report;
+pub mod schedule;
 pub mod summary;
 pub mod sys;
+pub mod threshold;
 
 pub use config::{parse_header, Config, ConfigError, Stop, Target};
 pub use duration::{parse_duration, DurationError};

@@ -98,6 +98,8 @@ pub struct Tally {
     /// Bytes read from sockets.
     pub bytes_received: u64,
     latency: Histogram<u64>,
+    service: Histogram<u64>,
+    dropped: u64,
 }
 
 impl Default for Tally {
@@ -116,6 +118,8 @@ impl Tally {
             bytes_sent: 0,
             bytes_received: 0,
             latency: new_histogram(),
+            service: new_histogram(),
+            dropped: 0,
         }
     }
 
@@ -138,6 +142,31 @@ impl Tally {
         }
     }
 
+    /// Records the service time of a response (open model): from the moment it
+    /// was actually sent, where [`record`](Self::record) measures from when it
+    /// was due.
+    #[inline]
+    pub fn record_service(&mut self, service_us: u64) {
+        self.service.saturating_record(service_us.max(1));
+    }
+
+    /// Counts a request that was due but not sent because every allowed
+    /// connection was busy (open model). Dropped requests are not issued.
+    #[inline]
+    pub fn drop_request(&mut self) {
+        self.dropped += 1;
+    }
+
+    /// Requests due but not sent (open model, connection cap reached).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Service time of responses, from actual send (open model only; empty otherwise).
+    pub fn service(&self) -> &Histogram<u64> {
+        &self.service
+    }
+
     /// Adds another tally into this one.
     pub fn merge(&mut self, other: &Tally) {
         self.issued += other.issued;
@@ -151,6 +180,8 @@ impl Tally {
         self.bytes_received += other.bytes_received;
         // Both histograms have the same bounds, so adding cannot fail.
         let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
+        self.dropped += other.dropped;
     }
 
     /// Requests handed out.
@@ -241,6 +272,8 @@ pub struct Recorder {
     pub connect_latency: Histogram<u64>,
     /// Limits of the machine that were hit.
     pub limits: LimitHits,
+    /// Requests of the warm-up, all targets together: kept out of the statistics.
+    pub warmup: Tally,
 }
 
 impl Recorder {
@@ -251,6 +284,7 @@ impl Recorder {
             connections_opened: 0,
             connect_latency: new_histogram(),
             limits: LimitHits::default(),
+            warmup: Tally::new(),
         }
     }
 
@@ -269,6 +303,7 @@ impl Recorder {
         self.connections_opened += other.connections_opened;
         let _ = self.connect_latency.add(&other.connect_latency);
         self.limits.merge(&other.limits);
+        self.warmup.merge(&other.warmup);
     }
 
     /// Requests issued minus requests ended, over all targets: what is in flight
@@ -278,6 +313,11 @@ impl Recorder {
             .iter()
             .map(|t| t.issued().saturating_sub(t.completed()))
             .collect()
+    }
+
+    /// Requests handed out, warm-up included.
+    pub fn issued_all(&self) -> u64 {
+        self.targets.iter().map(Tally::issued).sum::<u64>() + self.warmup.issued()
     }
 }
 
@@ -331,6 +371,8 @@ pub(crate) mod wire {
         bytes_sent: u64,
         bytes_received: u64,
         latency: String,
+        service: String,
+        dropped: u64,
     }
 
     #[derive(Debug, Serialize, Deserialize)]
@@ -339,6 +381,7 @@ pub(crate) mod wire {
         connections_opened: u64,
         connect_latency: String,
         limits: LimitHits,
+        warmup: Box<WireTally>,
     }
 
     fn encode(h: &Histogram<u64>) -> String {
@@ -360,24 +403,51 @@ pub(crate) mod wire {
         Ok(out)
     }
 
+    impl From<&Tally> for WireTally {
+        fn from(t: &Tally) -> Self {
+            WireTally {
+                issued: t.issued,
+                statuses: t.statuses().collect(),
+                errors: t.errors.to_vec(),
+                bytes_sent: t.bytes_sent,
+                bytes_received: t.bytes_received,
+                latency: encode(&t.latency),
+                service: encode(&t.service),
+                dropped: t.dropped,
+            }
+        }
+    }
+
+    impl TryFrom<WireTally> for Tally {
+        type Error = WireError;
+
+        fn try_from(wt: WireTally) -> Result<Self, WireError> {
+            let mut t = Tally::new();
+            t.issued = wt.issued;
+            for (code, n) in wt.statuses {
+                let slot = usize::from(code).min(t.statuses.len() - 1);
+                t.statuses[slot] += n;
+            }
+            for (a, b) in t.errors.iter_mut().zip(wt.errors) {
+                *a = b;
+            }
+            t.bytes_sent = wt.bytes_sent;
+            t.bytes_received = wt.bytes_received;
+            t.latency = decode(&wt.latency)?;
+            t.service = decode(&wt.service)?;
+            t.dropped = wt.dropped;
+            Ok(t)
+        }
+    }
+
     impl From<&Recorder> for WireRecorder {
         fn from(r: &Recorder) -> Self {
             WireRecorder {
-                targets: r
-                    .targets
-                    .iter()
-                    .map(|t| WireTally {
-                        issued: t.issued,
-                        statuses: t.statuses().collect(),
-                        errors: t.errors.to_vec(),
-                        bytes_sent: t.bytes_sent,
-                        bytes_received: t.bytes_received,
-                        latency: encode(&t.latency),
-                    })
-                    .collect(),
+                targets: r.targets.iter().map(WireTally::from).collect(),
                 connections_opened: r.connections_opened,
                 connect_latency: encode(&r.connect_latency),
                 limits: r.limits,
+                warmup: Box::new(WireTally::from(&r.warmup)),
             }
         }
     }
@@ -386,20 +456,13 @@ pub(crate) mod wire {
         type Error = WireError;
 
         fn try_from(w: WireRecorder) -> Result<Self, WireError> {
-            let mut r = Recorder::new(w.targets.len());
-            for (t, wt) in r.targets.iter_mut().zip(w.targets) {
-                t.issued = wt.issued;
-                for (code, n) in wt.statuses {
-                    let slot = usize::from(code).min(t.statuses.len() - 1);
-                    t.statuses[slot] += n;
-                }
-                for (a, b) in t.errors.iter_mut().zip(wt.errors) {
-                    *a = b;
-                }
-                t.bytes_sent = wt.bytes_sent;
-                t.bytes_received = wt.bytes_received;
-                t.latency = decode(&wt.latency)?;
-            }
+            let mut r = Recorder::new(0);
+            r.targets = w
+                .targets
+                .into_iter()
+                .map(Tally::try_from)
+                .collect::<Result<_, _>>()?;
+            r.warmup = Tally::try_from(*w.warmup)?;
             r.connections_opened = w.connections_opened;
             r.connect_latency = decode(&w.connect_latency)?;
             r.limits = w.limits;

@@ -29,6 +29,57 @@ pub struct KernelUsage {
     pub tcp_sockets: u64,
 }
 
+/// One statistics interval of the time series.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct IntervalStats {
+    /// Start of the interval, seconds since the run started.
+    pub t_s: f64,
+    /// Requests that ended in the interval (warm-up excluded).
+    pub requests: u64,
+    /// Of those, HTTP errors and failures.
+    pub errors: u64,
+    /// Requests due but dropped (open model).
+    pub dropped: u64,
+    /// Requests per second over the interval.
+    pub rps: f64,
+    /// Latency percentiles of the interval's responses, microseconds.
+    pub p50_us: u64,
+    /// 90th percentile.
+    pub p90_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// Largest.
+    pub max_us: u64,
+    /// Warm-up requests that ended in the interval (not in the other figures).
+    pub warmup_requests: u64,
+}
+
+impl IntervalStats {
+    /// The figures of interval `index` of length `len`, from its merged tally.
+    pub fn new(index: u64, len: Duration, t: &Tally, warmup_requests: u64) -> IntervalStats {
+        let h = t.latency();
+        let q = |q: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(q)
+            }
+        };
+        IntervalStats {
+            t_s: len.as_secs_f64() * index as f64,
+            requests: t.completed(),
+            errors: t.http_errors() + t.failures(),
+            dropped: t.dropped(),
+            rps: per_second(t.completed(), len),
+            p50_us: q(0.5),
+            p90_us: q(0.9),
+            p99_us: q(0.99),
+            max_us: if h.is_empty() { 0 } else { h.max() },
+            warmup_requests,
+        }
+    }
+}
+
 /// The result of a whole run.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -71,14 +122,32 @@ pub struct Summary {
     pub kernel: Option<KernelUsage>,
     /// Workers that failed or died, one line each.
     pub worker_failures: Vec<String>,
+    /// Whether the run followed the open model (requests on a schedule).
+    pub open_model: bool,
+    /// Requests of the warm-up, kept out of every other figure.
+    pub warmup: Tally,
+    /// Per statistics interval.
+    pub series: Vec<IntervalStats>,
+    /// Length of a statistics interval.
+    pub stats_interval: Duration,
+    /// The warm-up asked for, if any.
+    pub warmup_duration: Option<Duration>,
+    /// Checks to judge the run by; the report evaluates them.
+    pub thresholds: Vec<crate::threshold::Threshold>,
     /// Whether the run was cut short by cancellation (Ctrl-C).
     pub interrupted: bool,
 }
 
 impl Summary {
-    /// Completed requests per second of wall time.
+    /// Wall time the statistics cover: the run less its warm-up.
+    pub fn measured_elapsed(&self) -> Duration {
+        self.elapsed
+            .saturating_sub(self.warmup_duration.unwrap_or_default())
+    }
+
+    /// Completed requests per second of measured wall time.
     pub fn requests_per_second(&self) -> f64 {
-        per_second(self.total.completed(), self.elapsed)
+        per_second(self.total.completed(), self.measured_elapsed())
     }
 
     /// CPU used by the generator as a share of one core (1.0 = one core busy).

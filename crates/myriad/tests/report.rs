@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use myriad::metrics::{Gauges, LimitHits};
 use myriad::report::{JsonReporter, Reporter, TextReporter, JSON_SCHEMA};
-use myriad::summary::KernelUsage;
 use myriad::summary::TargetSummary;
+use myriad::summary::{IntervalStats, KernelUsage};
 use myriad::sys::CpuTime;
 use myriad::{Config, ErrorKind, Outcome, Stop, Summary, Tally};
 use myriad_server::ServerConfig;
@@ -93,6 +93,37 @@ fn fixed_summary() -> Summary {
             tcp_sockets: 20,
         }),
         worker_failures: vec![],
+        open_model: false,
+        stats_interval: Duration::from_secs(1),
+        warmup_duration: None,
+        thresholds: Vec::new(),
+        warmup: Tally::new(),
+        series: vec![
+            IntervalStats {
+                t_s: 0.0,
+                requests: 450,
+                errors: 90,
+                dropped: 0,
+                rps: 450.0,
+                p50_us: 2400,
+                p90_us: 4500,
+                p99_us: 5000,
+                max_us: 5100,
+                warmup_requests: 0,
+            },
+            IntervalStats {
+                t_s: 1.0,
+                requests: 550,
+                errors: 110,
+                dropped: 0,
+                rps: 550.0,
+                p50_us: 2500,
+                p90_us: 4600,
+                p99_us: 5050,
+                max_us: 252_160,
+                warmup_requests: 0,
+            },
+        ],
         interrupted: false,
     }
 }

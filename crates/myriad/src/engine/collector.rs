@@ -2,6 +2,8 @@
 //! process), keeps each worker's latest connection levels, and samples the
 //! kernel's socket memory while the run goes on.
 
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -9,8 +11,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{Event, SourceEnd};
-use crate::metrics::{ErrorKind, Gauges, Outcome, Recorder};
-use crate::summary::KernelUsage;
+use crate::metrics::{ErrorKind, Gauges, Outcome, Recorder, Tally};
+use crate::summary::{IntervalStats, KernelUsage};
 use crate::sys::{self, CpuTime};
 
 /// How often the kernel's memory is sampled.
@@ -25,6 +27,15 @@ pub(crate) struct Collected {
     pub kernel: Option<KernelUsage>,
     /// One line per worker that failed or died.
     pub failures: Vec<String>,
+    /// Per statistics interval: throughput, errors, latency.
+    pub series: Vec<IntervalStats>,
+}
+
+/// Where the collector writes as intervals complete.
+pub(crate) struct Outputs {
+    /// The HdrHistogram interval log, if asked for.
+    pub hdr_log: Option<std::fs::File>,
+    pub stats_interval: Duration,
 }
 
 /// The running collector.
@@ -51,18 +62,24 @@ impl Handle {
                 children_peak_rss: 0,
                 kernel: None,
                 failures: vec!["the collector thread panicked; counts are lost".into()],
+                series: Vec::new(),
             },
         }
     }
 }
 
 /// Starts collecting from `sources` workers recording `targets` targets.
-pub(crate) fn start(rx: Receiver<Event>, sources: usize, targets: usize) -> Handle {
+pub(crate) fn start(
+    rx: Receiver<Event>,
+    sources: usize,
+    targets: usize,
+    outputs: Outputs,
+) -> Handle {
     let open = Arc::new(AtomicU64::new(0));
     let live = open.clone();
     let thread = std::thread::Builder::new()
         .name("myriad-collector".into())
-        .spawn(move || collect(rx, sources, targets, &live))
+        .spawn(move || collect(rx, sources, targets, &live, outputs))
         .ok();
     Handle {
         thread,
@@ -75,16 +92,138 @@ struct SourceState {
     recorder: Recorder,
     gauges: Gauges,
     end: Option<SourceEnd>,
+    /// The last statistics interval it shipped.
+    last_interval: Option<u64>,
 }
 
-fn collect(rx: Receiver<Event>, sources: usize, targets: usize, open: &AtomicU64) -> Collected {
+/// Interval deltas waiting for every live worker's share: all targets merged,
+/// plus the warm-up's count.
+#[derive(Default)]
+struct Pending {
+    tally: Option<Tally>,
+    warmup_requests: u64,
+}
+
+/// Builds the time series as intervals complete, and writes the HDR log.
+struct Series {
+    interval: Duration,
+    pending: BTreeMap<u64, Pending>,
+    done: Vec<IntervalStats>,
+    log: Option<(
+        std::fs::File,
+        hdrhistogram::serialization::V2DeflateSerializer,
+    )>,
+    log_started: bool,
+}
+
+impl Series {
+    fn add(&mut self, index: u64, recorder: &Recorder) {
+        let p = self.pending.entry(index).or_default();
+        let tally = p.tally.get_or_insert_with(Tally::new);
+        for t in &recorder.targets {
+            tally.merge(t);
+        }
+        p.warmup_requests += recorder.warmup.completed();
+    }
+
+    /// Completes pending intervals as far as `upto` allows, in order.
+    fn complete(&mut self, upto: Complete) {
+        while let Some((&index, _)) = self.pending.first_key_value() {
+            match upto {
+                Complete::Nothing => break,
+                Complete::UpTo(u) if index > u => break,
+                _ => {}
+            }
+            let Some((_, p)) = self.pending.pop_first() else {
+                break;
+            };
+            let tally = p.tally.unwrap_or_default();
+            self.write_log(index, &tally);
+            self.done.push(IntervalStats::new(
+                index,
+                self.interval,
+                &tally,
+                p.warmup_requests,
+            ));
+        }
+    }
+
+    fn write_log(&mut self, index: u64, tally: &Tally) {
+        use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
+        let Some((file, serializer)) = self.log.as_mut() else {
+            return;
+        };
+        let mut builder = IntervalLogWriterBuilder::new();
+        if !self.log_started {
+            builder
+                .add_comment("[Logged with myriad; latency in microseconds, max in milliseconds]")
+                .add_comment("[Histogram log format version 1.3]")
+                .with_start_time(std::time::SystemTime::now())
+                .with_max_value_divisor(1000.0);
+            self.log_started = true;
+        }
+        let written = builder.begin_log_with(file, serializer).map(|mut w| {
+            w.write_histogram(
+                tally.latency(),
+                self.interval * index as u32,
+                self.interval,
+                None,
+            )
+            .is_ok()
+        });
+        if !matches!(written, Ok(true)) {
+            // A log that cannot be written is abandoned, not retried per interval.
+            self.log = None;
+        }
+    }
+}
+
+/// How far the time series is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Complete {
+    /// A live worker has shipped nothing yet.
+    Nothing,
+    /// Every live worker has shipped up to this interval.
+    UpTo(u64),
+    /// No worker is live any more.
+    All,
+}
+
+fn complete_upto(states: &[SourceState]) -> Complete {
+    let mut upto = None;
+    for s in states.iter().filter(|s| s.end.is_none()) {
+        match s.last_interval {
+            None => return Complete::Nothing,
+            Some(i) => upto = Some(upto.map_or(i, |u: u64| u.min(i))),
+        }
+    }
+    upto.map_or(Complete::All, Complete::UpTo)
+}
+
+fn collect(
+    rx: Receiver<Event>,
+    sources: usize,
+    targets: usize,
+    open: &AtomicU64,
+    outputs: Outputs,
+) -> Collected {
     let mut states: Vec<SourceState> = (0..sources)
         .map(|_| SourceState {
             recorder: Recorder::new(targets),
             gauges: Gauges::default(),
             end: None,
+            last_interval: None,
         })
         .collect();
+    let mut series = Series {
+        interval: outputs.stats_interval,
+        pending: BTreeMap::new(),
+        done: Vec::new(),
+        log: outputs
+            .hdr_log
+            .map(|f| (f, hdrhistogram::serialization::V2DeflateSerializer::new())),
+        log_started: false,
+    };
     let baseline = sys::kernel_memory();
     let mut peak = baseline;
     let mut last_sample = Instant::now();
@@ -93,17 +232,21 @@ fn collect(rx: Receiver<Event>, sources: usize, targets: usize, open: &AtomicU64
         match rx.recv_timeout(SAMPLE_EVERY) {
             Ok(Event::Delta {
                 source,
+                interval,
                 recorder,
                 gauges,
             }) => {
+                series.add(interval, &recorder);
                 if let Some(s) = states.get_mut(source) {
                     s.recorder.merge(&recorder);
                     s.gauges = gauges;
+                    s.last_interval = s.last_interval.max(Some(interval));
                 }
                 open.store(
                     states.iter().map(|s| s.gauges.open).sum(),
                     Ordering::Relaxed,
                 );
+                series.complete(complete_upto(&states));
             }
             Ok(Event::Ended { source, end }) => {
                 if let Some(s) = states.get_mut(source) {
@@ -112,6 +255,7 @@ fn collect(rx: Receiver<Event>, sources: usize, targets: usize, open: &AtomicU64
                     }
                     s.end = Some(end);
                 }
+                series.complete(complete_upto(&states));
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
@@ -125,6 +269,10 @@ fn collect(rx: Receiver<Event>, sources: usize, targets: usize, open: &AtomicU64
             }
         }
     }
+    series.complete(Complete::All);
+    if let Some((file, _)) = series.log.as_mut() {
+        let _ = file.flush();
+    }
     let mut out = Collected {
         recorder: Recorder::new(targets),
         gauges: Gauges::default(),
@@ -136,6 +284,7 @@ fn collect(rx: Receiver<Event>, sources: usize, targets: usize, open: &AtomicU64
             tcp_sockets: p.tcp_sockets.saturating_sub(b.tcp_sockets),
         }),
         failures: Vec::new(),
+        series: std::mem::take(&mut series.done),
     };
     for (i, mut s) in states.into_iter().enumerate() {
         let end = s.end.take().unwrap_or_else(|| SourceEnd {

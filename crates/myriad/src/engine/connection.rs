@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
+use super::open::{next_ticket, retire, Slot};
 use super::worker::{micros, TargetWire, WorkerCtx};
 use crate::metrics::{ErrorKind, Outcome};
 use crate::proto::response::{Response, ResponseParser, Step};
@@ -48,16 +49,38 @@ impl Socket {
     }
 }
 
+/// Where a connection's requests come from.
+pub(super) enum Tickets {
+    /// Closed model: the connection takes the next request itself, at once.
+    Closed,
+    /// Open model: the worker's scheduler hands requests to this slot when due.
+    Open(Rc<Slot>),
+}
+
 /// Runs one connection until its worker stops handing out tickets.
-pub(super) async fn connection_loop(ctx: Rc<WorkerCtx>, target: usize, source: Option<IpAddr>) {
+pub(super) async fn connection_loop(
+    ctx: Rc<WorkerCtx>,
+    target: usize,
+    source: Option<IpAddr>,
+    tickets: Tickets,
+) {
     let wire = &ctx.targets[target];
     let mut socket = Socket {
         stream: None,
         ever_connected: false,
     };
     let mut now = Instant::now();
-    while ctx.take_ticket(target, now) {
-        let start = now;
+    loop {
+        let (ticket, sent) = match &tickets {
+            Tickets::Closed => match ctx.take_ticket(target, now) {
+                Some(t) => (t, now),
+                None => break,
+            },
+            Tickets::Open(slot) => match next_ticket(slot, &ctx, target).await {
+                Some(t) => (t, Instant::now()),
+                None => break,
+            },
+        };
         let mut io = IoCounts::default();
         let result = request(&ctx, wire, source, &mut socket, &mut io).await;
         now = Instant::now();
@@ -73,16 +96,17 @@ pub(super) async fn connection_loop(ctx: Rc<WorkerCtx>, target: usize, source: O
                 Outcome::Error(kind)
             }
         };
-        ctx.finish(
-            target,
-            outcome,
-            micros(now.saturating_duration_since(start)),
-            io,
-        );
+        // Latency counts from when the request was due, so a late send (a
+        // stalled server, a busy event loop) shows up in it; the open model
+        // also records the service time from the actual send.
+        let latency = micros(now.saturating_duration_since(ticket.intended));
+        let service = matches!(tickets, Tickets::Open(_))
+            .then(|| micros(now.saturating_duration_since(sent)));
+        ctx.finish(target, ticket, outcome, latency, service, io);
         if let Some(every) = ctx.interval {
             // Hold the connection, idle, until the next request is due (or the
             // run ends, which the next ticket then says).
-            let due = start + every;
+            let due = sent + every;
             let wake = ctx.deadline.map_or(due, |d| d.min(due));
             if wake > now {
                 tokio::time::sleep_until(wake.into()).await;
@@ -91,6 +115,9 @@ pub(super) async fn connection_loop(ctx: Rc<WorkerCtx>, target: usize, source: O
         }
     }
     socket.close(&ctx);
+    if let Tickets::Open(_) = &tickets {
+        retire(&ctx);
+    }
 }
 
 async fn request(

@@ -13,6 +13,7 @@
 
 mod collector;
 mod connection;
+mod open;
 mod pacer;
 mod plan;
 mod process;
@@ -36,9 +37,6 @@ pub use process::worker_process_main;
 pub use shape::{Shape, ShapeError};
 use worker::{run_worker, TargetWire, WorkerProgress, WorkerSettings};
 
-/// How often workers ship their recorder deltas.
-const SHIP_EVERY: Duration = Duration::from_millis(500);
-
 /// Why a run could not start or finish.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -48,6 +46,14 @@ pub enum RunError {
     /// The machine cannot hold this run as configured; nothing was sent.
     #[error(transparent)]
     Shape(#[from] ShapeError),
+    /// An output file could not be created.
+    #[error("cannot create '{path}': {source}")]
+    Output {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A worker thread, runtime or process could not be created.
     #[error("cannot start a worker: {0}")]
     Spawn(std::io::Error),
@@ -73,7 +79,9 @@ pub(crate) enum Event {
     /// What a worker recorded since its last delta, and its connection levels now.
     Delta {
         source: usize,
-        recorder: Recorder,
+        /// The statistics interval it covers (by the worker's clock).
+        interval: u64,
+        recorder: Box<Recorder>,
         gauges: Gauges,
     },
     /// A worker ended; no more events come from it.
@@ -136,7 +144,22 @@ pub fn start(config: Config) -> Result<Run, RunError> {
     let cancel = CancellationToken::new();
     let started = Instant::now();
     let (events, rx) = mpsc::channel();
-    let collector = collector::start(rx, shape.sources(), config.targets.len());
+    let hdr_log = match &config.hdr_log {
+        Some(path) => Some(std::fs::File::create(path).map_err(|e| RunError::Output {
+            path: path.display().to_string(),
+            source: e,
+        })?),
+        None => None,
+    };
+    let collector = collector::start(
+        rx,
+        shape.sources(),
+        config.targets.len(),
+        collector::Outputs {
+            hdr_log,
+            stats_interval: config.stats_interval,
+        },
+    );
     let workers = if shape.processes > 1 {
         process::launch(&config, &shape, &cancel, &events)?
     } else {
@@ -190,6 +213,11 @@ pub(crate) fn launch_threads(
     );
     let threads = plans.len();
     let sources: Arc<[IpAddr]> = shape.source_addrs.clone().into();
+    let duration = match config.stop {
+        Stop::Duration(d) => Some(d),
+        Stop::Requests(_) => None,
+    };
+    let seed = fastrand::u64(..);
     let settings = WorkerSettings {
         targets,
         sources,
@@ -203,14 +231,29 @@ pub(crate) fn launch_threads(
             Stop::Requests(_) => None,
         },
         connect_rate: shape.connect_rate.map(|r| r / threads as f64),
-        ship_every: SHIP_EVERY,
+        stats_interval: config.stats_interval,
+        warmup_end: config.warmup.map(|w| started + w),
+        open: None,
     };
     let mut handles = Vec::with_capacity(threads);
     let mut progress = Vec::with_capacity(threads);
     for (i, plan) in plans.into_iter().enumerate() {
         let p = Arc::new(WorkerProgress::default());
         progress.push(p.clone());
-        let (settings, token, events) = (settings.clone(), cancel.clone(), events.clone());
+        let (mut settings, token, events) = (settings.clone(), cancel.clone(), events.clone());
+        settings.open = config.open.as_ref().map(|o| open::OpenPlan {
+            schedule: o.scaled(1.0 / threads as f64).schedule(duration),
+            arrival: o.arrival,
+            phase: (i + 1) as f64 / threads as f64,
+            budget: requests.map(|n| {
+                let t = threads as u64;
+                n / t + u64::from((i as u64) < n % t)
+            }),
+            cap: plan.connections.len(),
+            seed: seed.wrapping_add(i as u64),
+            first: i,
+            stride: threads,
+        });
         let spawned = std::thread::Builder::new()
             .name(format!("myriad-worker-{i}"))
             .spawn(move || run_worker(i, plan, settings, token, p, events));
@@ -341,6 +384,12 @@ impl Run {
             peak_rss_bytes: parent_rss + collected.children_peak_rss,
             kernel: collected.kernel,
             worker_failures: collected.failures,
+            open_model: self.config.open.is_some(),
+            warmup: collected.recorder.warmup,
+            series: collected.series,
+            stats_interval: self.config.stats_interval,
+            warmup_duration: self.config.warmup,
+            thresholds: self.config.thresholds.clone(),
             interrupted: self.cancel.is_cancelled(),
         })
     }

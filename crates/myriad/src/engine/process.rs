@@ -43,6 +43,7 @@ enum Line {
         failures: u64,
     },
     Delta {
+        interval: u64,
         recorder: WireRecorder,
         gauges: Gauges,
     },
@@ -73,6 +74,7 @@ fn child_config(config: &Config, shape: &Shape, i: usize) -> Config {
     c.processes = Some(1);
     c.sources = shape.source_addrs.clone();
     c.connect_rate = shape.connect_rate.map(|r| r / p as f64);
+    c.open = config.open.as_ref().map(|o| o.scaled(1.0 / p as f64));
     c.worker_command = None;
     c
 }
@@ -184,10 +186,16 @@ fn read_worker(
                 completed,
                 failures,
             }) => progress.set(issued, completed, failures),
-            Ok(Line::Delta { recorder, gauges }) => match Recorder::try_from(recorder) {
+            Ok(Line::Delta {
+                interval,
+                recorder,
+                gauges,
+            }) => match Recorder::try_from(recorder) {
                 Ok(recorder) => {
+                    let recorder = Box::new(recorder);
                     let _ = events.send(Event::Delta {
                         source: i,
+                        interval,
                         recorder,
                         gauges,
                     });
@@ -312,6 +320,7 @@ pub fn worker_process_main() -> i32 {
         match rx.recv_timeout(PROGRESS_EVERY) {
             Ok(Event::Delta {
                 source,
+                interval,
                 recorder,
                 gauges: g,
             }) => {
@@ -321,7 +330,8 @@ pub fn worker_process_main() -> i32 {
                 let mut sum = Gauges::default();
                 gauges.iter().for_each(|g| sum.add(g));
                 emit(&Line::Delta {
-                    recorder: WireRecorder::from(&recorder),
+                    interval,
+                    recorder: WireRecorder::from(&*recorder),
                     gauges: sum,
                 });
             }

@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{connection_loop, IoCounts};
+use super::connection::{connection_loop, IoCounts, Tickets};
+use super::open::{run_scheduler, OpenPlan, OpenState};
 use super::pacer::connect_slot;
 use super::plan::WorkerPlan;
 use super::{Event, SourceEnd};
-use crate::metrics::{ErrorKind, Gauges, Outcome, Recorder};
+use crate::metrics::{ErrorKind, Gauges, Outcome, Recorder, Tally};
 use crate::sys::{thread_cpu_time, CpuTime};
 
 /// Connects in flight per worker at most: bounds the burst a server's listen
@@ -72,8 +73,20 @@ pub(crate) struct WorkerSettings {
     pub deadline: Option<Instant>,
     /// Connects per second for this worker.
     pub connect_rate: Option<f64>,
-    /// How often the recorder delta is shipped.
-    pub ship_every: Duration,
+    /// Length of a statistics interval; deltas are shipped at its boundaries.
+    pub stats_interval: Duration,
+    /// End of the warm-up, if any.
+    pub warmup_end: Option<Instant>,
+    /// This worker's share of the open model, if the run is open.
+    pub open: Option<OpenPlan>,
+}
+
+/// One request handed to a connection: when it was due, and whether it falls
+/// in the warm-up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket {
+    pub intended: Instant,
+    pub warm: bool,
 }
 
 /// Read buffers lent to connections only while they read a response, so an
@@ -131,13 +144,16 @@ pub(crate) struct WorkerCtx {
     pub deadline: Option<Instant>,
     pub connect_permits: Semaphore,
     pub pool: BufPool,
-    started: Instant,
+    pub open: Option<OpenState>,
+    pub started: Instant,
+    warmup_end: Option<Instant>,
+    stats_interval: Duration,
     connect_rate: Option<f64>,
     connects_paced: Cell<u64>,
     cancel: CancellationToken,
     /// Tickets left per target; `None` when the run stops by time.
     budgets: Vec<Option<Cell<u64>>>,
-    /// Requests handed out and not yet ended, per target.
+    /// Requests handed out and not yet ended, per tally (targets, then warm-up).
     in_flight: Vec<Cell<u64>>,
     recorder: RefCell<Recorder>,
     gauges: Cell<Gauges>,
@@ -150,39 +166,91 @@ pub(crate) struct WorkerCtx {
 }
 
 impl WorkerCtx {
-    /// Hands out the next request for `target`, or says the connection is done.
+    /// Whether the run has stopped handing out work (Ctrl-C or the deadline).
     #[inline]
-    pub fn take_ticket(&self, target: usize, now: Instant) -> bool {
-        if self.cancel.is_cancelled() || self.deadline.is_some_and(|d| now >= d) {
-            return false;
+    pub fn stopped(&self, now: Instant) -> bool {
+        self.cancel.is_cancelled() || self.deadline.is_some_and(|d| now >= d)
+    }
+
+    /// Closed model: hands out the next request for `target` at `now`, or says
+    /// the connection is done.
+    #[inline]
+    pub fn take_ticket(&self, target: usize, now: Instant) -> Option<Ticket> {
+        if self.stopped(now) {
+            return None;
         }
         if let Some(budget) = &self.budgets[target] {
             let left = budget.get();
             if left == 0 {
-                return false;
+                return None;
             }
             budget.set(left - 1);
         }
-        self.recorder.borrow_mut().targets[target].issue();
-        self.in_flight[target].set(self.in_flight[target].get() + 1);
+        let ticket = Ticket {
+            intended: now,
+            warm: self.is_warm(now),
+        };
+        self.issue(target, ticket);
+        Some(ticket)
+    }
+
+    /// Whether a request due at `at` belongs to the warm-up.
+    #[inline]
+    pub fn is_warm(&self, at: Instant) -> bool {
+        self.warmup_end.is_some_and(|w| at < w)
+    }
+
+    /// The tally a request is counted in: its target's, or the warm-up's.
+    #[inline]
+    fn slot(&self, target: usize, warm: bool) -> usize {
+        if warm {
+            self.targets.len()
+        } else {
+            target
+        }
+    }
+
+    /// Counts a request handed to a connection.
+    #[inline]
+    pub(super) fn issue(&self, target: usize, ticket: Ticket) {
+        let slot = self.slot(target, ticket.warm);
+        tally_mut(&mut self.recorder.borrow_mut(), slot).issue();
+        self.in_flight[slot].set(self.in_flight[slot].get() + 1);
         self.issued.set(self.issued.get() + 1);
         self.progress
             .issued
             .store(self.issued.get(), Ordering::Relaxed);
-        true
     }
 
-    /// Records how a request ended.
+    /// Counts a request that was due but found every allowed connection busy.
+    pub(super) fn drop_request(&self, target: usize, warm: bool) {
+        tally_mut(&mut self.recorder.borrow_mut(), self.slot(target, warm)).drop_request();
+    }
+
+    /// Records how a request ended: latency from when it was due, and (open
+    /// model) service time from when it was sent.
     #[inline]
-    pub(super) fn finish(&self, target: usize, outcome: Outcome, latency_us: u64, io: IoCounts) {
+    pub(super) fn finish(
+        &self,
+        target: usize,
+        ticket: Ticket,
+        outcome: Outcome,
+        latency_us: u64,
+        service_us: Option<u64>,
+        io: IoCounts,
+    ) {
+        let slot = self.slot(target, ticket.warm);
         {
             let mut rec = self.recorder.borrow_mut();
-            let tally = &mut rec.targets[target];
+            let tally = tally_mut(&mut rec, slot);
             tally.record(outcome, latency_us);
+            if let (Some(us), Outcome::Status(_)) = (service_us, outcome) {
+                tally.record_service(us);
+            }
             tally.bytes_sent += io.sent;
             tally.bytes_received += io.received;
         }
-        self.in_flight[target].set(self.in_flight[target].get() - 1);
+        self.in_flight[slot].set(self.in_flight[slot].get() - 1);
         self.completed.set(self.completed.get() + 1);
         self.progress
             .completed
@@ -243,14 +311,32 @@ impl WorkerCtx {
         self.gauges.set(g);
     }
 
-    /// Sends what was recorded since the last shipment to the run's collector.
-    fn ship(&self) {
-        let recorder = self.recorder.replace(Recorder::new(self.targets.len()));
+    /// Sends what was recorded since the last shipment to the run's collector,
+    /// as statistics interval `interval`.
+    fn ship(&self, interval: u64) {
+        let recorder = Box::new(self.recorder.replace(Recorder::new(self.targets.len())));
         let _ = self.events.send(Event::Delta {
             source: self.source,
+            interval,
             recorder,
             gauges: self.gauges.get(),
         });
+    }
+
+    /// The statistics interval that `at` falls in.
+    fn interval_of(&self, at: Instant) -> u64 {
+        let nanos = self.stats_interval.as_nanos().max(1);
+        u64::try_from(at.saturating_duration_since(self.started).as_nanos() / nanos)
+            .unwrap_or(u64::MAX)
+    }
+}
+
+/// The tally at `slot`: a target's, or (one past the last target) the warm-up's.
+fn tally_mut(rec: &mut Recorder, slot: usize) -> &mut Tally {
+    if slot < rec.targets.len() {
+        &mut rec.targets[slot]
+    } else {
+        &mut rec.warmup
     }
 }
 
@@ -293,15 +379,26 @@ pub(crate) fn run_worker(
         deadline: settings.deadline,
         connect_permits: Semaphore::new(CONNECTS_IN_FLIGHT),
         pool: BufPool::new(),
+        open: settings
+            .open
+            .as_ref()
+            .map(|o| OpenState::new(n_targets, o.cap)),
         started: settings.started,
+        warmup_end: settings.warmup_end,
+        stats_interval: settings.stats_interval,
         connect_rate: settings.connect_rate,
         connects_paced: Cell::new(0),
         cancel: cancel.child_token(),
         budgets: plan.budgets.iter().map(|b| b.map(Cell::new)).collect(),
-        in_flight: (0..n_targets).map(|_| Cell::new(0)).collect(),
+        in_flight: (0..=n_targets).map(|_| Cell::new(0)).collect(),
         recorder: RefCell::new(Recorder::new(n_targets)),
         gauges: Cell::new(Gauges {
-            planned: plan.connections.len() as u64,
+            // The open model opens connections as needed: none is planned.
+            planned: if settings.open.is_some() {
+                0
+            } else {
+                plan.connections.len() as u64
+            },
             ..Gauges::default()
         }),
         completed: Cell::new(0),
@@ -312,28 +409,43 @@ pub(crate) fn run_worker(
         source,
     });
     let sources = settings.sources;
-    let ship_every = settings.ship_every;
+    let stats_interval = settings.stats_interval;
+    let open_plan = settings.open;
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async {
-        let tasks: Vec<_> = plan
-            .connections
-            .iter()
-            .map(|c| {
-                let source = (!sources.is_empty()).then(|| sources[c.index % sources.len()]);
-                tokio::task::spawn_local(connection_loop(ctx.clone(), c.target, source))
-            })
-            .collect();
-        let all = async {
-            for task in tasks {
-                let _ = task.await;
+        let work = async {
+            match open_plan {
+                Some(open) => run_scheduler(ctx.clone(), open, sources).await,
+                None => {
+                    let tasks: Vec<_> = plan
+                        .connections
+                        .iter()
+                        .map(|c| {
+                            let source =
+                                (!sources.is_empty()).then(|| sources[c.index % sources.len()]);
+                            tokio::task::spawn_local(connection_loop(
+                                ctx.clone(),
+                                c.target,
+                                source,
+                                Tickets::Closed,
+                            ))
+                        })
+                        .collect();
+                    for task in tasks {
+                        let _ = task.await;
+                    }
+                }
             }
         };
         let shipper = async {
-            let mut tick = tokio::time::interval(ship_every);
-            tick.tick().await;
+            // Ship at interval boundaries, so every worker's delta i covers the
+            // same span of the run and the collector can line them up.
+            let mut tick =
+                tokio::time::interval_at((ctx.started + stats_interval).into(), stats_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
-                tick.tick().await;
-                ctx.ship();
+                let at = tick.tick().await;
+                ctx.ship(ctx.interval_of(at.into_std()).saturating_sub(1));
             }
         };
         // Cancellation is watched once per worker, not per request: on Ctrl-C the
@@ -341,23 +453,30 @@ pub(crate) fn run_worker(
         // counted as cancelled below.
         tokio::select! {
             _ = ctx.cancel.cancelled() => {}
-            _ = all => {}
+            _ = work => {}
             _ = shipper => {}
         }
     });
-    for (target, count) in ctx.in_flight.iter().enumerate() {
+    let now = Instant::now();
+    for (slot, count) in ctx.in_flight.iter().enumerate() {
+        let ticket = Ticket {
+            intended: now,
+            warm: slot == n_targets,
+        };
         for _ in 0..count.get() {
             ctx.finish(
-                target,
+                slot.min(n_targets.saturating_sub(1)),
+                ticket,
                 Outcome::Error(ErrorKind::Cancelled),
                 0,
+                None,
                 IoCounts::default(),
             );
         }
     }
     // Dropping the tasks closes their sockets.
     drop(local);
-    ctx.ship();
+    ctx.ship(ctx.interval_of(Instant::now()));
     let cpu: CpuTime = thread_cpu_time().since(cpu_start);
     let _ = ctx.events.send(Event::Ended {
         source,

@@ -37,6 +37,27 @@ pub struct ReportModel {
     pub client: ClientReport,
     /// Things the user should know, each one line that says what to do.
     pub notes: Vec<String>,
+    /// `closed` (connections back to back) or `open` (requests on a schedule).
+    pub model: &'static str,
+    /// The warm-up, kept out of every other figure.
+    pub warmup: Option<WarmupReport>,
+    /// Length of a statistics interval, seconds.
+    pub interval_s: f64,
+    /// Per statistics interval: throughput, errors, latency.
+    pub series: Vec<crate::summary::IntervalStats>,
+    /// The thresholds asked for, judged.
+    pub thresholds: Vec<crate::threshold::Verdict>,
+}
+
+/// The warm-up of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct WarmupReport {
+    /// Its length, seconds.
+    pub duration_s: f64,
+    /// Requests that ended in it.
+    pub requests: u64,
+    /// Of those, failures and HTTP errors.
+    pub errors: u64,
 }
 
 /// How the run was set up.
@@ -98,8 +119,11 @@ pub struct TallyReport {
     pub requests: RequestsReport,
     /// Bytes on the wire.
     pub bytes: BytesReport,
-    /// Latency of responses in microseconds.
+    /// Latency of responses in microseconds, from when each request was due
+    /// (corrected for coordinated omission in the open model).
     pub latency_us: LatencyReport,
+    /// Open model: service time from the actual send (uncorrected).
+    pub service_latency_us: Option<LatencyReport>,
     /// Responses per status code.
     pub status: BTreeMap<String, u64>,
     /// Failures per kind (every kind present, zero or not).
@@ -119,6 +143,8 @@ pub struct RequestsReport {
     pub failures: u64,
     /// `issued == succeeded + http_errors + failures`.
     pub balanced: bool,
+    /// Due but not sent: every allowed connection was busy (open model).
+    pub dropped: u64,
     /// Completed per second.
     pub per_second: f64,
     /// Completed per minute.
@@ -221,7 +247,7 @@ impl ReportModel {
             Stop::Requests(n) => (Some(n), None),
             Stop::Duration(d) => (None, Some(d.as_secs_f64())),
         };
-        ReportModel {
+        let mut model = ReportModel {
             schema: super::SCHEMA_ID,
             config: ConfigReport {
                 connections: s.connections,
@@ -274,13 +300,30 @@ impl ReportModel {
                 rss_per_connection_bytes: per_connection(s.peak_rss_bytes, s.gauges.peak_open),
             },
             notes: notes(s),
-        }
+            model: if s.open_model { "open" } else { "closed" },
+            warmup: s.warmup_duration.map(|d| WarmupReport {
+                duration_s: d.as_secs_f64(),
+                requests: s.warmup.completed(),
+                errors: s.warmup.http_errors() + s.warmup.failures(),
+            }),
+            interval_s: s.stats_interval.as_secs_f64(),
+            series: s.series.clone(),
+            thresholds: Vec::new(),
+        };
+        model.thresholds = s.thresholds.iter().map(|t| t.evaluate(&model)).collect();
+        model
+    }
+
+    /// Whether every threshold passed (true when there are none).
+    pub fn thresholds_passed(&self) -> bool {
+        self.thresholds.iter().all(|v| v.passed)
     }
 }
 
 impl TallyReport {
     fn new(t: &Tally, s: &Summary) -> TallyReport {
-        let rate = per_second(t.completed(), s.elapsed);
+        let measured = s.measured_elapsed();
+        let rate = per_second(t.completed(), measured);
         TallyReport {
             requests: RequestsReport {
                 issued: t.issued(),
@@ -288,16 +331,18 @@ impl TallyReport {
                 http_errors: t.http_errors(),
                 failures: t.failures(),
                 balanced: t.balanced(),
+                dropped: t.dropped(),
                 per_second: rate,
                 per_minute: rate * 60.0,
             },
             bytes: BytesReport {
                 sent: t.bytes_sent,
                 received: t.bytes_received,
-                sent_per_second: per_second(t.bytes_sent, s.elapsed),
-                received_per_second: per_second(t.bytes_received, s.elapsed),
+                sent_per_second: per_second(t.bytes_sent, measured),
+                received_per_second: per_second(t.bytes_received, measured),
             },
             latency_us: LatencyReport::new(t.latency()),
+            service_latency_us: s.open_model.then(|| LatencyReport::new(t.service())),
             status: t.statuses().map(|(c, n)| (c.to_string(), n)).collect(),
             errors: ErrorKind::ALL
                 .iter()
@@ -398,6 +443,13 @@ fn notes(s: &Summary) -> Vec<String> {
         notes.push(format!(
             "ran out of ephemeral ports on {} connects (net.ipv4.ip_local_port_range = {range}): keep connections alive, lower -c, or widen it with sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"",
             s.limits.ephemeral_ports
+        ));
+    }
+    if s.total.dropped() > 0 {
+        notes.push(format!(
+            "{} requests were due but dropped because all {} allowed connections were busy: raise -c/--connections or lower the rate",
+            s.total.dropped(),
+            s.connections
         ));
     }
     if s.total.issued() > 0 && s.total.errors(ErrorKind::Connect) == s.total.issued() {

@@ -69,9 +69,38 @@ fn render(m: &ReportModel) -> String {
         format_bytes(t.bytes.received as f64),
         format_bytes(t.bytes.received_per_second)
     );
-    latency_section(&mut s, &t.latency_us);
+    if r.dropped > 0 {
+        let _ = writeln!(
+            s,
+            "  Dropped      {} due but not sent: every allowed connection was busy",
+            format_count(r.dropped)
+        );
+    }
+    if let Some(w) = &m.warmup {
+        let _ = writeln!(
+            s,
+            "  Warm-up      {} s, {} requests ({} errors) kept out of these figures",
+            trim_float(w.duration_s),
+            format_count(w.requests),
+            format_count(w.errors)
+        );
+    }
+    let title = if m.model == "open" {
+        "Latency, from when each request was due"
+    } else {
+        "Latency"
+    };
+    latency_section(&mut s, title, &t.latency_us);
+    if let Some(service) = &t.service_latency_us {
+        latency_section(
+            &mut s,
+            "Service time, from the actual send (uncorrected)",
+            service,
+        );
+    }
     histogram_section(&mut s, &m.histogram);
     status_and_errors(&mut s, t);
+    timeline_section(&mut s, m);
     if m.targets.len() > 1 {
         let _ = writeln!(s, "\nTargets");
         let width = m.targets.iter().map(|t| t.url.len()).max().unwrap_or(0);
@@ -130,6 +159,24 @@ fn render(m: &ReportModel) -> String {
         );
     }
     connections_section(&mut s, m);
+    if !m.thresholds.is_empty() {
+        let _ = writeln!(s, "\nThresholds");
+        let width = m
+            .thresholds
+            .iter()
+            .map(|v| v.threshold.len())
+            .max()
+            .unwrap_or(0);
+        for v in &m.thresholds {
+            let _ = writeln!(
+                s,
+                "  {}  {:<width$}  actual {}",
+                if v.passed { "PASS" } else { "FAIL" },
+                v.threshold,
+                v.actual
+            );
+        }
+    }
     if !m.notes.is_empty() {
         let _ = writeln!(s, "\nNotes");
         for note in &m.notes {
@@ -143,6 +190,7 @@ fn connections_section(s: &mut String, m: &ReportModel) {
     let c = &m.connections;
     let _ = writeln!(s, "\nConnections");
     let established = match c.establish_all_s {
+        _ if c.planned == 0 => "opened as the schedule needed them".to_string(),
         Some(t) => format!("all {} established in {t:.2} s", format_count(c.planned)),
         None => format!(
             "{} of {} established",
@@ -179,8 +227,49 @@ fn connections_section(s: &mut String, m: &ReportModel) {
     }
 }
 
-fn latency_section(s: &mut String, l: &LatencyReport) {
-    let _ = writeln!(s, "\nLatency ({} responses)", format_count(l.count));
+/// Intervals shown in the text timeline at most; longer runs have it in JSON.
+const TIMELINE_ROWS: usize = 30;
+
+fn timeline_section(s: &mut String, m: &ReportModel) {
+    if m.series.len() < 2 {
+        return;
+    }
+    if m.series.len() > TIMELINE_ROWS {
+        let _ = writeln!(
+            s,
+            "\nTimeline: {} intervals of {} s, in the JSON report (--json, -o)",
+            m.series.len(),
+            trim_float(m.interval_s)
+        );
+        return;
+    }
+    let _ = writeln!(s, "\nTimeline ({} s intervals)", trim_float(m.interval_s));
+    let _ = writeln!(
+        s,
+        "  {:>8}  {:>12}  {:>8}  {:>9}  {:>9}  {:>9}",
+        "t", "req/s", "errors", "p50", "p99", "max"
+    );
+    for i in &m.series {
+        let warm = if i.warmup_requests > 0 {
+            "  (warm-up)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "  {:>7}s  {:>12}  {:>8}  {:>9}  {:>9}  {:>9}{warm}",
+            trim_float(i.t_s),
+            format_rate(i.rps),
+            format_count(i.errors),
+            format_micros(i.p50_us),
+            format_micros(i.p99_us),
+            format_micros(i.max_us)
+        );
+    }
+}
+
+fn latency_section(s: &mut String, title: &str, l: &LatencyReport) {
+    let _ = writeln!(s, "\n{title} ({} responses)", format_count(l.count));
     if l.count == 0 {
         let _ = writeln!(s, "  no responses");
         return;
