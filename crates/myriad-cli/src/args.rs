@@ -37,11 +37,13 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Load one or more URLs and report throughput, latency and errors.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Run the built-in target server.
     Serve(ServeArgs),
     /// Start the built-in server and make a million requests against it.
     Demo(DemoArgs),
+    /// Find the highest request rate that still meets every SLO.
+    FindMax(Box<crate::find_max::FindMaxArgs>),
     /// A worker process of a large run (started by `myriad run` itself).
     #[command(name = "__worker", hide = true)]
     Worker,
@@ -54,9 +56,10 @@ pub fn main() -> i32 {
         Err(e) => return clap_error(e),
     };
     match cli.command {
-        Command::Run(args) => crate::run::execute(args),
+        Command::Run(args) => crate::run::execute(*args),
         Command::Serve(args) => crate::serve::execute(args),
         Command::Demo(args) => crate::demo::execute(args),
+        Command::FindMax(args) => crate::find_max::execute(*args),
         Command::Worker => myriad::engine::worker_process_main(),
     }
 }

@@ -3,6 +3,8 @@
 
 mod args;
 mod demo;
+mod find_max;
+mod load;
 mod progress;
 mod run;
 mod serve;

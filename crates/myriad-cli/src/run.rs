@@ -1,7 +1,6 @@
 //! `myriad run`: arguments to [`myriad::Config`], the run with live progress, the reports.
 
 use std::fs::File;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -12,9 +11,10 @@ use myriad::report::{format_count, JsonReporter, Reporter, TextReporter};
 use myriad::{Config, RunError, Stop, Summary};
 
 use crate::args::{
-    at_least_one, at_least_one_u64, header, positive_duration, EXIT_FAILURE, EXIT_INTERRUPTED,
-    EXIT_OK, EXIT_THRESHOLDS, EXIT_USAGE,
+    at_least_one_u64, positive_duration, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_THRESHOLDS,
+    EXIT_USAGE,
 };
+use crate::load::LoadArgs;
 use crate::{progress, signal};
 
 /// Default duration when neither `-n` nor `-z` is given.
@@ -23,42 +23,14 @@ const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 /// `myriad run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Target URLs (`http://host[:port][/path]`); several spread the load round-robin.
-    #[arg(required = true, value_name = "URL")]
-    pub urls: Vec<String>,
-    /// Concurrent connections.
-    #[arg(short = 'c', long, value_name = "N", default_value = "50", value_parser = at_least_one)]
-    pub connections: usize,
+    #[command(flatten)]
+    pub load: LoadArgs,
     /// Exact total number of requests (instead of a duration).
     #[arg(short = 'n', long, value_name = "N", conflicts_with = "duration", value_parser = at_least_one_u64)]
     pub requests: Option<u64>,
     /// How long to send requests, e.g. 10s, 2m, 500ms [default: 10s].
     #[arg(short = 'z', long, value_name = "DURATION", value_parser = positive_duration)]
     pub duration: Option<Duration>,
-    /// Request method.
-    #[arg(short = 'm', long, value_name = "METHOD", default_value = "GET")]
-    pub method: String,
-    /// Extra request header, 'Name: value' (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = header)]
-    pub headers: Vec<(String, String)>,
-    /// Request body.
-    #[arg(short = 'd', long, value_name = "BODY", conflicts_with = "body_file")]
-    pub body: Option<String>,
-    /// Read the request body from a file.
-    #[arg(long, value_name = "FILE")]
-    pub body_file: Option<PathBuf>,
-    /// Limit for each request, from send to the end of the response.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
-    pub timeout: Duration,
-    /// Limit for establishing each connection.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = positive_duration)]
-    pub connect_timeout: Duration,
-    /// Worker threads [default: number of cores].
-    #[arg(short = 't', long, value_name = "N", value_parser = at_least_one)]
-    pub threads: Option<usize>,
-    /// Open a new connection for every request (shows what keep-alive saves).
-    #[arg(long)]
-    pub disable_keepalive: bool,
     /// Print the report as JSON on stdout (schema: schema/report.schema.json).
     #[arg(long)]
     pub json: bool,
@@ -72,16 +44,6 @@ pub struct RunArgs {
     /// its connection in between (use with -z).
     #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     pub per_connection_interval: Option<Duration>,
-    /// Local addresses to connect from: a range 127.0.0.1-127.0.0.64, a CIDR
-    /// 127.0.1.0/24, or a list a,b,c [default: automatic for loopback targets].
-    #[arg(long, value_name = "ADDRS", value_parser = source_addrs)]
-    pub source: Option<Sources>,
-    /// Connections opened per second at most [default: 20000 above 20,000 connections].
-    #[arg(long, value_name = "PER_SECOND", value_parser = positive_rate)]
-    pub connect_rate: Option<f64>,
-    /// Worker processes to spread connections over [default: as the open-files limit requires].
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
-    pub processes: Option<usize>,
     /// Print the plan (processes, source addresses, memory, machine limits) and exit.
     #[arg(long)]
     pub dry_run: bool,
@@ -216,32 +178,13 @@ pub fn emit(summary: &Summary, json: bool, output: Option<File>) -> i32 {
 }
 
 fn to_config(args: &RunArgs) -> Result<Config, String> {
-    let mut config = Config::new(&args.urls).map_err(|e| e.to_string())?;
-    config.connections = args.connections;
+    let mut config = args.load.base_config()?;
     config.stop = match (args.requests, args.duration) {
         (Some(n), _) => Stop::Requests(n),
         (None, Some(d)) => Stop::Duration(d),
         (None, None) => Stop::Duration(DEFAULT_DURATION),
     };
-    config.method = args.method.to_ascii_uppercase();
-    config.headers = args.headers.clone();
-    config.body = match (&args.body, &args.body_file) {
-        (Some(b), _) => b.clone().into_bytes(),
-        (None, Some(path)) => std::fs::read(path)
-            .map_err(|e| format!("cannot read --body-file '{}': {e}", path.display()))?,
-        (None, None) => Vec::new(),
-    };
-    config.timeout = args.timeout;
-    config.connect_timeout = args.connect_timeout;
-    if let Some(t) = args.threads {
-        config.threads = t;
-    }
-    config.keep_alive = !args.disable_keepalive;
     config.interval = args.per_connection_interval;
-    config.sources = args.source.clone().map(|s| s.0).unwrap_or_default();
-    config.connect_rate = args.connect_rate;
-    config.processes = args.processes;
-    config.worker_command = crate::args::worker_command();
     if args.rate.is_some() || args.stages.is_some() {
         config.open = Some(myriad::config::OpenModel {
             rate: args.rate.unwrap_or(0.0),
@@ -265,63 +208,8 @@ fn to_config(args: &RunArgs) -> Result<Config, String> {
     Ok(config)
 }
 
-/// The addresses given to `--source`.
-#[derive(Debug, Clone)]
-pub struct Sources(Vec<IpAddr>);
-
-/// Parses `--source`: `A-B` (an IPv4 range), `A/N` (a CIDR, network and
-/// broadcast addresses excluded when N < 31), or a comma-separated list.
-fn source_addrs(s: &str) -> Result<Sources, String> {
-    const MAX: u32 = 1 << 16;
-    let bad = || {
-        "expected addresses like 127.0.0.1-127.0.0.64, 127.0.1.0/24 or 10.0.0.1,10.0.0.2"
-            .to_string()
-    };
-    let v4 = |t: &str| {
-        t.trim()
-            .parse::<std::net::Ipv4Addr>()
-            .map(u32::from)
-            .map_err(|_| bad())
-    };
-    let out: Vec<IpAddr> = if let Some((a, b)) = s.split_once('-') {
-        let (a, b) = (v4(a)?, v4(b)?);
-        if b < a || b - a >= MAX {
-            return Err(bad());
-        }
-        (a..=b).map(|n| IpAddr::V4(n.into())).collect()
-    } else if let Some((net, bits)) = s.split_once('/') {
-        let bits: u32 = bits.trim().parse().map_err(|_| bad())?;
-        if !(16..=32).contains(&bits) {
-            return Err("a --source CIDR must be /16 to /32".into());
-        }
-        let size = 1u32 << (32 - bits);
-        let base = v4(net)? & !(size - 1);
-        let (first, last) = if size > 2 {
-            (base + 1, base + size - 2)
-        } else {
-            (base, base + size - 1)
-        };
-        (first..=last).map(|n| IpAddr::V4(n.into())).collect()
-    } else {
-        s.split(',')
-            .map(|t| t.trim().parse::<IpAddr>().map_err(|_| bad()))
-            .collect::<Result<_, _>>()?
-    };
-    if out.is_empty() {
-        return Err(bad());
-    }
-    Ok(Sources(out))
-}
-
 fn rate(s: &str) -> Result<f64, String> {
     myriad::schedule::parse_rate(s).map_err(|e| e.to_string())
-}
-
-fn positive_rate(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
-        _ => Err("expected a positive number of connections per second".into()),
-    }
 }
 
 fn banner(config: &Config, shape: &myriad::engine::Shape) -> String {
@@ -346,24 +234,4 @@ fn banner(config: &Config, shape: &myriad::engine::Shape) -> String {
             ", no keep-alive"
         }
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn source_forms() {
-        let r = source_addrs("127.0.0.1-127.0.0.4").unwrap().0;
-        assert_eq!(r.len(), 4);
-        assert_eq!(r[3], "127.0.0.4".parse::<IpAddr>().unwrap());
-        let c = source_addrs("127.0.1.0/24").unwrap().0;
-        assert_eq!(c.len(), 254);
-        assert_eq!(c[0], "127.0.1.1".parse::<IpAddr>().unwrap());
-        assert_eq!(source_addrs("127.0.0.9/32").unwrap().0.len(), 1);
-        assert_eq!(source_addrs("127.0.0.1, ::1").unwrap().0.len(), 2);
-        for bad in ["", "x", "127.0.0.5-127.0.0.1", "127.0.0.0/8", "1.2.3.4/33"] {
-            assert!(source_addrs(bad).is_err(), "{bad}");
-        }
-    }
 }

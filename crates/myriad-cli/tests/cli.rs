@@ -309,3 +309,128 @@ fn running_out_of_open_files_is_counted_and_explained() {
     let notes = json["notes"].to_string();
     assert!(notes.contains("open-files limit (64)"), "{notes}");
 }
+
+#[test]
+fn thresholds_decide_the_exit_code() {
+    let s = server();
+    let u = url(&s);
+    let out = myriad(&[
+        "run",
+        "-n",
+        "200",
+        "-c",
+        "4",
+        "--threshold",
+        "error_rate<1%",
+        "--threshold",
+        "p99<10s",
+        &u,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("PASS  error_rate<1%"), "{text}");
+    let out = myriad(&[
+        "run",
+        "--json",
+        "-n",
+        "200",
+        "-c",
+        "4",
+        "--threshold",
+        "rps>100000000",
+        &u,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a failed threshold exits 1");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["thresholds"][0]["passed"], false);
+    assert_usage_error(&["run", "--threshold", "p97<1s", &u], &["--threshold"]);
+}
+
+#[test]
+fn open_model_flags_run_on_schedule() {
+    let s = server();
+    let out = myriad(&[
+        "run",
+        "--json",
+        "--rate",
+        "100",
+        "-z",
+        "1s",
+        "-c",
+        "10",
+        "--warmup",
+        "200ms",
+        "--stats-interval",
+        "250ms",
+        &url(&s),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["model"], "open");
+    // 100/s for 1 s: due at 10 ms .. 990 ms; the first 19 are warm-up.
+    assert_eq!(json["warmup"]["requests"], 19);
+    assert_eq!(json["total"]["requests"]["issued"], 80);
+    assert!(
+        json["total"]["service_latency_us"]["count"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(json["series"].as_array().unwrap().len() >= 4);
+    assert_usage_error(&["run", "--rate", "0", &url(&s)], &["--rate"]);
+    assert_usage_error(&["run", "--stages", "10s", &url(&s)], &["--stages"]);
+    assert_usage_error(
+        &[
+            "run",
+            "--rate",
+            "10",
+            "--per-connection-interval",
+            "1s",
+            &url(&s),
+        ],
+        &["--per-connection-interval"],
+    );
+}
+
+#[test]
+fn find_max_reports_the_highest_passing_rate() {
+    let listener = myriad_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let config = ServerConfig {
+        delay: myriad_server::Delay::Fixed(Duration::from_millis(20)),
+        ..ServerConfig::default()
+    };
+    let s = myriad_server::spawn(listener, config, 1).unwrap();
+    let out = myriad(&[
+        "find-max",
+        "--json",
+        "--slo",
+        "error_rate<1%",
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "--start-rate",
+        "20",
+        "--step",
+        "500ms",
+        "--max-time",
+        "8s",
+        &url(&s),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let best = json["best_rate"].as_f64().unwrap();
+    assert!((20.0..=110.0).contains(&best), "{json:#}");
+    assert!(json["steps"].as_array().unwrap().len() >= 3);
+    assert_usage_error(&["find-max", &url(&s)], &["--slo"]);
+}

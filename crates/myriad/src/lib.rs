@@ -14,6 +14,8 @@
 //! - [`report`]: text for people, JSON (schema in `schema/report.schema.json`) for machines.
 //! - [`schedule`]: when open-model requests are due: rates, stages, uniform or
 //!   Poisson arrivals, as pure functions of elapsed time.
+//! - [`find_max`]: steps and bisects the open-model rate for the highest one
+//!   that meets every SLO.
 //! - [`threshold`]: pass/fail checks (`p99<250ms`, `error_rate<0.1%`) on a report.
 //! - [`sys`]: CPU time, peak memory, open-files limit, kernel memory, sysctls.
 //!
@@ -39,6 +41,7 @@
 pub mod config;
 pub mod duration;
 pub mod engine;
+pub mod find_max;
 pub mod metrics;
 pub mod proto;
 pub mod report;

@@ -190,3 +190,38 @@ fn time_series_adds_up_and_the_hdr_log_has_every_interval() {
     assert!(histograms.iter().all(|d| *d == Duration::from_millis(250)));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn find_max_brackets_the_rate_the_connection_cap_allows() {
+    use myriad::find_max::{find_max, SearchOptions};
+    // Two connections, each busy 20 ms per request: at most ~100 requests/s
+    // before requests are dropped.
+    let server = builtin(ServerConfig {
+        delay: Delay::Fixed(Duration::from_millis(20)),
+        ..ServerConfig::default()
+    });
+    let mut base = Config::new(&[url(server.local_addr())]).unwrap();
+    base.connections = 2;
+    base.threads = 1;
+    let slos = vec!["error_rate<1%".parse().unwrap()];
+    let opts = SearchOptions {
+        start_rate: 20.0,
+        step: Duration::from_millis(500),
+        max_time: Duration::from_secs(8),
+        precision: 0.1,
+        max_rate: None,
+    };
+    let started = std::time::Instant::now();
+    let report = find_max(&base, &slos, &opts, || false).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(12));
+    let best = report.best_rate.expect("some rate passes");
+    assert!(
+        (20.0..=110.0).contains(&best),
+        "best {best}: {:#?}",
+        report.steps
+    );
+    let failed = report.failed_rate.expect("some rate fails");
+    assert!(failed > best);
+    assert!(report.steps.len() >= 3);
+    assert!(report.steps.iter().any(|s| !s.passed && s.dropped > 0));
+}

@@ -445,6 +445,14 @@ fn notes(s: &Summary) -> Vec<String> {
             s.limits.ephemeral_ports
         ));
     }
+    let cores = (s.threads * s.processes).min(crate::config::available_cores()) as f64;
+    if s.elapsed.as_secs_f64() >= 1.0 && s.cpu_utilisation() >= 0.9 * cores {
+        notes.push(format!(
+            "the load generator itself was saturated ({:.0}% CPU of {} threads): the figures may show myriad's limit, not the server's; give it more cores or threads (-t), or run it on another machine",
+            s.cpu_utilisation() * 100.0,
+            cores
+        ));
+    }
     if s.total.dropped() > 0 {
         notes.push(format!(
             "{} requests were due but dropped because all {} allowed connections were busy: raise -c/--connections or lower the rate",

@@ -1,0 +1,159 @@
+//! The load flags that `myriad run` and `myriad find-max` share: targets,
+//! requests, connections, and where connections come from.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use myriad::Config;
+
+use crate::args::{at_least_one, header, positive_duration};
+
+/// Targets, the request, and the connections that carry it.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Target URLs (`http://host[:port][/path]`); several spread the load round-robin.
+    #[arg(required = true, value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Concurrent connections.
+    #[arg(short = 'c', long, value_name = "N", default_value = "50", value_parser = at_least_one)]
+    pub connections: usize,
+    /// Request method.
+    #[arg(short = 'm', long, value_name = "METHOD", default_value = "GET")]
+    pub method: String,
+    /// Extra request header, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = header)]
+    pub headers: Vec<(String, String)>,
+    /// Request body.
+    #[arg(short = 'd', long, value_name = "BODY", conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the request body from a file.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// Limit for each request, from send to the end of the response.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
+    pub timeout: Duration,
+    /// Limit for establishing each connection.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = positive_duration)]
+    pub connect_timeout: Duration,
+    /// Worker threads [default: number of cores].
+    #[arg(short = 't', long, value_name = "N", value_parser = at_least_one)]
+    pub threads: Option<usize>,
+    /// Open a new connection for every request (shows what keep-alive saves).
+    #[arg(long)]
+    pub disable_keepalive: bool,
+    /// Local addresses to connect from: a range 127.0.0.1-127.0.0.64, a CIDR
+    /// 127.0.1.0/24, or a list a,b,c [default: automatic for loopback targets].
+    #[arg(long, value_name = "ADDRS", value_parser = source_addrs)]
+    pub source: Option<Sources>,
+    /// Connections opened per second at most [default: 20000 above 20,000 connections].
+    #[arg(long, value_name = "PER_SECOND", value_parser = positive_rate)]
+    pub connect_rate: Option<f64>,
+    /// Worker processes to spread connections over [default: as the open-files limit requires].
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub processes: Option<usize>,
+}
+
+impl LoadArgs {
+    /// A validated-later [`Config`] with these settings (the caller sets how
+    /// the run is bounded and paced).
+    pub fn base_config(&self) -> Result<Config, String> {
+        let mut config = Config::new(&self.urls).map_err(|e| e.to_string())?;
+        config.connections = self.connections;
+        config.method = self.method.to_ascii_uppercase();
+        config.headers = self.headers.clone();
+        config.body = match (&self.body, &self.body_file) {
+            (Some(b), _) => b.clone().into_bytes(),
+            (None, Some(path)) => std::fs::read(path)
+                .map_err(|e| format!("cannot read --body-file '{}': {e}", path.display()))?,
+            (None, None) => Vec::new(),
+        };
+        config.timeout = self.timeout;
+        config.connect_timeout = self.connect_timeout;
+        if let Some(t) = self.threads {
+            config.threads = t;
+        }
+        config.keep_alive = !self.disable_keepalive;
+        config.sources = self.source.clone().map(|s| s.0).unwrap_or_default();
+        config.connect_rate = self.connect_rate;
+        config.processes = self.processes;
+        config.worker_command = crate::args::worker_command();
+        Ok(config)
+    }
+}
+
+/// The addresses given to `--source`.
+#[derive(Debug, Clone)]
+pub struct Sources(Vec<IpAddr>);
+
+/// Parses `--source`: `A-B` (an IPv4 range), `A/N` (a CIDR, network and
+/// broadcast addresses excluded when N < 31), or a comma-separated list.
+fn source_addrs(s: &str) -> Result<Sources, String> {
+    const MAX: u32 = 1 << 16;
+    let bad = || {
+        "expected addresses like 127.0.0.1-127.0.0.64, 127.0.1.0/24 or 10.0.0.1,10.0.0.2"
+            .to_string()
+    };
+    let v4 = |t: &str| {
+        t.trim()
+            .parse::<std::net::Ipv4Addr>()
+            .map(u32::from)
+            .map_err(|_| bad())
+    };
+    let out: Vec<IpAddr> = if let Some((a, b)) = s.split_once('-') {
+        let (a, b) = (v4(a)?, v4(b)?);
+        if b < a || b - a >= MAX {
+            return Err(bad());
+        }
+        (a..=b).map(|n| IpAddr::V4(n.into())).collect()
+    } else if let Some((net, bits)) = s.split_once('/') {
+        let bits: u32 = bits.trim().parse().map_err(|_| bad())?;
+        if !(16..=32).contains(&bits) {
+            return Err("a --source CIDR must be /16 to /32".into());
+        }
+        let size = 1u32 << (32 - bits);
+        let base = v4(net)? & !(size - 1);
+        let (first, last) = if size > 2 {
+            (base + 1, base + size - 2)
+        } else {
+            (base, base + size - 1)
+        };
+        (first..=last).map(|n| IpAddr::V4(n.into())).collect()
+    } else {
+        s.split(',')
+            .map(|t| t.trim().parse::<IpAddr>().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?
+    };
+    if out.is_empty() {
+        return Err(bad());
+    }
+    Ok(Sources(out))
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err("expected a positive number of connections per second".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_forms() {
+        let r = source_addrs("127.0.0.1-127.0.0.4").unwrap().0;
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[3], "127.0.0.4".parse::<IpAddr>().unwrap());
+        let c = source_addrs("127.0.1.0/24").unwrap().0;
+        assert_eq!(c.len(), 254);
+        assert_eq!(c[0], "127.0.1.1".parse::<IpAddr>().unwrap());
+        assert_eq!(source_addrs("127.0.0.9/32").unwrap().0.len(), 1);
+        assert_eq!(source_addrs("127.0.0.1, ::1").unwrap().0.len(), 2);
+        for bad in ["", "x", "127.0.0.5-127.0.0.1", "127.0.0.0/8", "1.2.3.4/33"] {
+            assert!(source_addrs(bad).is_err(), "{bad}");
+        }
+    }
+}
