@@ -3,8 +3,9 @@
 //! The load engine and the server must not share a runtime in a benchmark or
 //! the demo (they would compete for the same workers and blur both sides'
 //! numbers), and tests want a server they can start from plain `#[test]`
-//! functions. So `spawn` builds a dedicated tokio runtime on a dedicated
-//! thread and runs [`run`](crate::run) on it.
+//! functions. So `spawn` (one listener) and `spawn_many` (several, e.g. a port
+//! range) build a dedicated tokio runtime on a dedicated thread and run
+//! [`run`](crate::run) on it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,7 +25,7 @@ const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 /// A running server. Dropping it stops it, like [`ServerHandle::shutdown`].
 #[derive(Debug)]
 pub struct ServerHandle {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     stats: Arc<ServerStats>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<io::Result<()>>>,
@@ -41,9 +42,30 @@ pub fn spawn(
     config: ServerConfig,
     threads: usize,
 ) -> io::Result<ServerHandle> {
+    spawn_many(vec![listener], config, threads)
+}
+
+/// Like [`spawn`], serving every listener in `listeners` (at least one) with
+/// one accept loop, e.g. each port of a [`ListenSpec`](crate::ListenSpec) range.
+pub fn spawn_many(
+    listeners: Vec<std::net::TcpListener>,
+    config: ServerConfig,
+    threads: usize,
+) -> io::Result<ServerHandle> {
     config.validate()?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
+    if listeners.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no address to listen on",
+        ));
+    }
+    let addrs = listeners
+        .iter()
+        .map(|l| {
+            l.set_nonblocking(true)?;
+            l.local_addr()
+        })
+        .collect::<io::Result<Vec<_>>>()?;
     let mut builder = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -59,9 +81,12 @@ pub fn spawn(
         .build()?;
     // Registering the listener needs the runtime's I/O driver, so it happens
     // here, where an error can still be returned to the caller.
-    let listener = {
+    let listeners = {
         let _entered = runtime.enter();
-        tokio::net::TcpListener::from_std(listener)?
+        listeners
+            .into_iter()
+            .map(tokio::net::TcpListener::from_std)
+            .collect::<io::Result<Vec<_>>>()?
     };
     let stats = Arc::new(ServerStats::new());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -74,12 +99,12 @@ pub fn spawn(
             let shutdown = async {
                 let _ = stopped.await;
             };
-            let result = runtime.block_on(crate::run(listener, config, server_stats, shutdown));
+            let result = runtime.block_on(crate::run(listeners, config, server_stats, shutdown));
             runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
             result
         })?;
     Ok(ServerHandle {
-        addr,
+        addrs,
         stats,
         stop: Some(stop),
         thread: Some(thread),
@@ -87,9 +112,16 @@ pub fn spawn(
 }
 
 impl ServerHandle {
-    /// The address the server listens on (with the real port when bound to 0).
+    /// The address the server listens on (with the real port when bound to
+    /// 0); the first one when it listens on several.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        // `spawn_many` refuses an empty list, so there is a first address.
+        self.addrs[0]
+    }
+
+    /// Every address the server listens on, in the order given.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
     }
 
     /// The server's counters now.

@@ -11,15 +11,24 @@
 //! - `request`: a pure state machine that turns buffered bytes into replies:
 //!   httparse for heads, request bodies skipped by `Content-Length` or
 //!   [`myriad::proto::ChunkedDecoder`], pipelined requests answered in order.
-//! - `conn`: one task per connection: read, feed the parser, write all of one
-//!   read's answers in one write; header timeout against slowloris clients.
+//! - `conn`: one task per connection: wait for readiness, borrow a buffer,
+//!   read, feed the parser, write all of one read's answers in one write;
+//!   header timeout against slowloris clients. An idle connection is its task
+//!   (about 220 bytes) and its socket, nothing more.
+//! - `pool`: per-thread pools of read and write buffers, borrowed only while a
+//!   request is in flight, so an idle connection holds no buffer.
 //! - [`stats`]: [`ServerStats`], relaxed atomic counters shared by all tasks.
-//! - this file: [`run`], the accept loop, and [`bind`], the listening socket.
-//! - `handle`: [`spawn`], a server on its own runtime and threads, stopped by
-//!   its [`ServerHandle`].
+//! - [`listen`]: [`ListenSpec`] (an address or a port range) and the sockets:
+//!   [`bind`], [`bind_reuse_port`], [`PortReservation`].
+//! - this file: [`run`], the accept loop over one or more listeners.
+//! - `handle`: [`spawn`] and [`spawn_many`], a server on its own runtime and
+//!   threads, stopped by its [`ServerHandle`].
+//! - [`workers`]: the line protocol between worker processes of a
+//!   multi-process server and their supervisor, and the supervisor's
+//!   [`Tally`] of their counters (the processes themselves are the CLI's).
 //!
-//! The caller owns the socket and the shutdown signal: [`run`] takes a bound
-//! listener and a future, so tests bind `127.0.0.1:0` and the CLI wires
+//! The caller owns the sockets and the shutdown signal: [`run`] takes bound
+//! listeners and a future, so tests bind `127.0.0.1:0` and the CLI wires
 //! Ctrl-C. The library never picks an executor except in [`spawn`], whose whole
 //! point is to own one.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -28,47 +37,56 @@
 pub mod config;
 mod conn;
 mod handle;
+pub mod listen;
+mod pool;
 mod request;
 mod response;
 pub mod stats;
+pub mod workers;
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use config::{Delay, DelayError, ServerConfig};
-pub use handle::{spawn, ServerHandle};
+pub use handle::{spawn, spawn_many, ServerHandle};
+pub use listen::{bind, bind_reuse_port, ListenSpec, ListenSpecError, PortReservation};
 pub use stats::{ServerStats, StatsSnapshot};
+pub use workers::{Tally, WorkerEnd, WorkerLine};
 
 use conn::Shared;
 use response::Responses;
 
-/// Listen backlog: a load test opens thousands of connections at once, and a
-/// short queue turns that burst into SYN retries (a second each) on the client.
-const BACKLOG: i32 = 4096;
 /// Pause before accepting again when the process or system is out of file
 /// descriptors (or memory): retrying at once would spin, giving up would end
 /// the server over a transient condition.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
-/// Serves HTTP/1.1 on `listener` until `shutdown` resolves, counting into `stats`.
+/// Serves HTTP/1.1 on `listeners` until `shutdown` resolves, counting into `stats`.
 ///
-/// Each accepted connection gets its own task. When `shutdown` resolves the
-/// loop stops accepting, aborts every connection task and waits for them to
-/// end, so none outlives this call (dropping the returned future aborts them
-/// too). Returns an error only if the config is invalid or the listener fails
-/// for good; out-of-descriptor errors are waited out.
+/// One accept loop takes connections from every listener in turn; each
+/// accepted connection gets its own task. When `shutdown` resolves the loop
+/// stops accepting, aborts every connection task and waits for them to end,
+/// so none outlives this call (dropping the returned future aborts them too).
+/// Returns an error only if the config is invalid, `listeners` is empty, or a
+/// listener fails for good; out-of-descriptor errors are waited out.
 pub async fn run(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     config: ServerConfig,
     stats: Arc<ServerStats>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    if listeners.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no address to listen on",
+        ));
+    }
     config.validate()?;
     let shared = Arc::new(Shared {
         responses: Responses::new(&config),
@@ -79,6 +97,8 @@ pub async fn run(
     // A JoinSet rather than detached tasks: aborting it is how shutdown closes
     // every connection, and dropping it does the same if `run` is dropped.
     let mut connections = JoinSet::new();
+    // Which listener is asked first: rotated so a busy port cannot starve the rest.
+    let mut next = 0;
     tokio::pin!(shutdown);
     let result = loop {
         tokio::select! {
@@ -87,18 +107,14 @@ pub async fn run(
             // Reap finished tasks as they end, so a long run does not keep one
             // dead entry per closed connection.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+            accepted = std::future::poll_fn(|cx| poll_accept_any(&listeners, &mut next, cx)) => match accepted {
+                Ok(stream) => {
                     let open = shared.stats.open_connection();
                     // Answers are small and written whole: Nagle's algorithm
                     // would only hold them back waiting for an ACK. Failure
                     // leaves a slower but working connection.
                     let _ = stream.set_nodelay(true);
-                    let shared = Arc::clone(&shared);
-                    connections.spawn(async move {
-                        let _open = open;
-                        conn::serve(stream, shared).await;
-                    });
+                    connections.spawn(conn::serve(stream, Arc::clone(&shared), open));
                 }
                 Err(e) => match AcceptError::classify(&e) {
                     AcceptError::Connection => {}
@@ -140,17 +156,23 @@ impl AcceptError {
     }
 }
 
-/// Binds a listening socket for [`run`] or [`spawn`]: `SO_REUSEADDR` (so a
-/// restarted server can rebind while old connections sit in TIME_WAIT), a
-/// backlog of 4096, non-blocking.
-pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
+/// Accepts from the first listener with a connection (or an error) waiting,
+/// starting at `next`. Every listener that is not ready registers the task's
+/// waker, so one task waits on all of them.
+fn poll_accept_any(
+    listeners: &[TcpListener],
+    next: &mut usize,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<tokio::net::TcpStream>> {
+    let n = listeners.len();
+    for i in 0..n {
+        let at = (*next + i) % n;
+        if let Poll::Ready(accepted) = listeners[at].poll_accept(cx) {
+            *next = (at + 1) % n;
+            return Poll::Ready(accepted.map(|(stream, _peer)| stream));
+        }
+    }
+    Poll::Pending
 }
 
 #[cfg(test)]

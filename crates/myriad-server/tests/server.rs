@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use myriad_server::{bind, run, spawn, Delay, ServerConfig, ServerHandle, ServerStats};
+use myriad_server::{
+    bind, bind_reuse_port, run, spawn, spawn_many, Delay, ListenSpec, PortReservation,
+    ServerConfig, ServerHandle, ServerStats,
+};
 
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 const CLOSE_RESPONSE: &[u8] =
@@ -203,6 +206,90 @@ fn request_bodies_are_skipped() {
         .unwrap();
     assert_eq!(read_n(&mut stream, 2 * RESPONSE.len()), RESPONSE.repeat(2));
     wait_for("4 requests", || server.stats().requests_served == 4);
+}
+
+#[test]
+fn deep_pipelines_outgrow_the_pooled_buffers() {
+    let server = start(ServerConfig::default());
+    let mut stream = connect(server.local_addr());
+    // 1,000 answers are 40 KB: more than one pooled write buffer.
+    for _ in 0..3 {
+        stream.write_all(&GET.repeat(1000)).unwrap();
+        assert_eq!(
+            read_n(&mut stream, 1000 * RESPONSE.len()),
+            RESPONSE.repeat(1000)
+        );
+    }
+    stream.write_all(GET).unwrap();
+    assert_eq!(read_n(&mut stream, RESPONSE.len()), RESPONSE);
+    wait_for("3,001 requests", || server.stats().requests_served == 3001);
+}
+
+#[test]
+fn spawn_many_serves_every_listener() {
+    let listeners = vec![
+        bind("127.0.0.1:0".parse().unwrap()).unwrap(),
+        bind("127.0.0.1:0".parse().unwrap()).unwrap(),
+        bind("127.0.0.1:0".parse().unwrap()).unwrap(),
+    ];
+    let server = spawn_many(listeners, ServerConfig::default(), 1).unwrap();
+    let addrs = server.local_addrs().to_vec();
+    assert_eq!(addrs.len(), 3);
+    assert_eq!(server.local_addr(), addrs[0]);
+    for addr in &addrs {
+        for _ in 0..3 {
+            let mut stream = connect(*addr);
+            stream.write_all(GET).unwrap();
+            assert_eq!(read_n(&mut stream, RESPONSE.len()), RESPONSE);
+        }
+    }
+    wait_for("9 requests", || server.stats().requests_served == 9);
+    assert_eq!(server.shutdown().connections_accepted, 9);
+    assert!(spawn_many(Vec::new(), ServerConfig::default(), 1).is_err());
+}
+
+#[test]
+fn a_port_range_binds_every_port() {
+    // Find a free run of ports by reserving one and trying the next two.
+    let (spec, listeners) = (0..50)
+        .find_map(|_| {
+            let first = PortReservation::bind("127.0.0.1:0".parse().unwrap())
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+                .min(65_000);
+            let spec: ListenSpec = format!("127.0.0.1:{first}-{}", first + 2).parse().unwrap();
+            spec.bind_all().ok().map(|l| (spec, l))
+        })
+        .unwrap();
+    let server = spawn_many(listeners, ServerConfig::default(), 1).unwrap();
+    let addrs: Vec<_> = spec.addrs().collect();
+    assert_eq!(server.local_addrs(), addrs);
+    for addr in addrs {
+        let mut stream = connect(addr);
+        stream.write_all(GET).unwrap();
+        assert_eq!(read_n(&mut stream, RESPONSE.len()), RESPONSE);
+    }
+}
+
+/// A supervisor holds its port with a reservation while workers start: the
+/// reservation must never take a connection, or that client would hang.
+#[test]
+fn a_port_reservation_takes_no_connections() {
+    let reservation = PortReservation::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = reservation.local_addr().unwrap();
+    let server = spawn(bind_reuse_port(addr).unwrap(), ServerConfig::default(), 1).unwrap();
+    for _ in 0..50 {
+        let mut stream = connect(addr);
+        stream.write_all(GET).unwrap();
+        assert_eq!(read_n(&mut stream, RESPONSE.len()), RESPONSE);
+    }
+    drop(reservation);
+    let mut stream = connect(addr);
+    stream.write_all(GET).unwrap();
+    assert_eq!(read_n(&mut stream, RESPONSE.len()), RESPONSE);
+    drop(server);
 }
 
 #[test]
@@ -402,7 +489,7 @@ async fn run_returns_when_shutdown_resolves() {
     let stats = Arc::new(ServerStats::new());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(run(
-        listener,
+        vec![listener],
         ServerConfig::default(),
         Arc::clone(&stats),
         async {
