@@ -5,7 +5,9 @@
 //!
 //! - [`config`]: the validated [`Config`] of a run; nothing is parsed after it.
 //! - [`engine`]: worker threads, each a current-thread tokio runtime owning its
-//!   connections; one request loop serves every mode. [`run`] and [`start`].
+//!   connections; one request loop serves every mode (closed, open, mostly
+//!   idle). Runs larger than one process's open-files limit spread over worker
+//!   processes and source addresses ([`engine::Shape`]). [`run`] and [`start`].
 //! - [`proto`]: HTTP/1.1 on the wire: request bytes built once, responses parsed
 //!   incrementally with httparse, bodies framed by length, chunks or close.
 //! - [`metrics`]: [`Outcome`]s, per-worker [`Tally`]s of counts, bytes and HDR
