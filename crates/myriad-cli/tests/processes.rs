@@ -113,7 +113,7 @@ fn preflight_refuses_more_connections_than_one_source_has_ports() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("ip_local_port_range"), "{stderr}");
-    assert!(stderr.contains("--source 127.0.0.1-127.0.0.5"), "{stderr}");
+    assert!(stderr.contains("--source 127.0.0.1-127.0.0.7"), "{stderr}");
     let out = myriad_cli(&[
         "run",
         "-c",
@@ -135,7 +135,7 @@ fn dry_run_prints_the_plan_and_sends_nothing() {
     assert!(plan.contains("Plan for 1000000 connections"), "{plan}");
     assert!(plan.contains("processes      51"), "{plan}");
     assert!(
-        plan.contains("84 addresses, 127.0.0.1 to 127.0.0.84 (chosen automatically)"),
+        plan.contains("125 addresses, 127.0.0.1 to 127.0.0.125 (chosen automatically)"),
         "{plan}"
     );
     assert!(plan.contains("20000 connects/s"), "{plan}");

@@ -295,19 +295,14 @@ pub fn run(config: Config) -> Result<Summary, RunError> {
 impl Run {
     /// Counters summed over workers, as of now.
     pub fn progress(&self) -> Progress {
-        let mut p = Progress {
-            issued: 0,
-            completed: 0,
-            failures: 0,
+        let (issued, completed, failures) = WorkerProgress::sum(&self.progress);
+        Progress {
+            issued,
+            completed,
+            failures,
             open_connections: self.collector.open_connections(),
             elapsed: self.started.elapsed(),
-        };
-        for w in &self.progress {
-            p.issued += w.issued.load(std::sync::atomic::Ordering::Relaxed);
-            p.completed += w.completed.load(std::sync::atomic::Ordering::Relaxed);
-            p.failures += w.failures.load(std::sync::atomic::Ordering::Relaxed);
         }
-        p
     }
 
     /// Stops the run: no new requests; requests in flight end as `cancelled`.

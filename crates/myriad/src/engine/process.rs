@@ -242,6 +242,16 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
     }
 }
 
+/// The progress of this process's worker threads, summed, as a line.
+fn progress_line(progress: &[Arc<WorkerProgress>]) -> Line {
+    let (issued, completed, failures) = WorkerProgress::sum(progress);
+    Line::Progress {
+        issued,
+        completed,
+        failures,
+    }
+}
+
 /// The body of a worker process (`myriad __worker`): reads its [`Config`] as
 /// one JSON line on stdin, runs it on threads of its own, and streams progress,
 /// deltas and its end as JSON lines on stdout. Returns the exit code.
@@ -347,33 +357,13 @@ pub fn worker_process_main() -> i32 {
         }
         if last_progress.elapsed() >= PROGRESS_EVERY {
             last_progress = Instant::now();
-            let (mut i, mut c, mut f) = (0, 0, 0);
-            for p in &progress {
-                i += p.issued.load(Ordering::Relaxed);
-                c += p.completed.load(Ordering::Relaxed);
-                f += p.failures.load(Ordering::Relaxed);
-            }
-            emit(&Line::Progress {
-                issued: i,
-                completed: c,
-                failures: f,
-            });
+            emit(&progress_line(&progress));
         }
     }
     for h in handles {
         let _ = h.join();
     }
-    let (mut i, mut c, mut f) = (0, 0, 0);
-    for p in &progress {
-        i += p.issued.load(Ordering::Relaxed);
-        c += p.completed.load(Ordering::Relaxed);
-        f += p.failures.load(Ordering::Relaxed);
-    }
-    emit(&Line::Progress {
-        issued: i,
-        completed: c,
-        failures: f,
-    });
+    emit(&progress_line(&progress));
     emit(&Line::End {
         cpu_user_us: cpu.user.as_micros() as u64,
         cpu_system_us: cpu.system.as_micros() as u64,

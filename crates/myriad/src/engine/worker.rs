@@ -31,8 +31,9 @@ use crate::sys::{thread_cpu_time, CpuTime};
 const CONNECTS_IN_FLIGHT: usize = 256;
 /// Read buffer lent to a connection while a response is being read.
 pub(crate) const READ_BUF: usize = 8 * 1024;
-/// Free buffers a worker keeps for reuse.
-const POOL_CAP: usize = 4096;
+/// Free buffers a worker keeps for reuse: enough for the requests usually in
+/// flight at once; a burst beyond it allocates and frees.
+const POOL_CAP: usize = 256;
 
 /// What a target looks like on the wire, prepared once.
 #[derive(Debug)]
@@ -53,6 +54,17 @@ pub(crate) struct WorkerProgress {
 }
 
 impl WorkerProgress {
+    /// Issued, completed and failed requests summed over `workers`.
+    pub fn sum(workers: &[Arc<WorkerProgress>]) -> (u64, u64, u64) {
+        workers.iter().fold((0, 0, 0), |(i, c, f), w| {
+            (
+                i + w.issued.load(Ordering::Relaxed),
+                c + w.completed.load(Ordering::Relaxed),
+                f + w.failures.load(Ordering::Relaxed),
+            )
+        })
+    }
+
     pub fn set(&self, issued: u64, completed: u64, failures: u64) {
         self.issued.store(issued, Ordering::Relaxed);
         self.completed.store(completed, Ordering::Relaxed);
