@@ -48,11 +48,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Open model: send this many requests per second on schedule, whatever the
-    /// server does (1500, 0.5, 90000/m); -c caps the connections.
+    /// server does (1500, 0.5, 90000/m); -c caps the connections. With
+    /// --stages, the rate the ramp starts from (0 allowed).
     #[arg(long, value_name = "RATE", value_parser = rate)]
     pub rate: Option<f64>,
-    /// Open model: ramp the rate linearly through stages, e.g. 30s:1000,1m:5000,30s:0
-    /// (from --rate, or 0); the run ends with the last stage.
+    /// Ramp linearly through stages, e.g. 30s:1000,1m:5000,30s:0; the run ends
+    /// with the last stage. With --rate: the open model's rate (from --rate);
+    /// without: the closed model's number of connections (from 0).
     #[arg(long, value_name = "STAGES", conflicts_with_all = ["duration", "requests"])]
     pub stages: Option<myriad::schedule::Stages>,
     /// Open model: evenly spaced (uniform) or Poisson arrivals.
@@ -185,16 +187,29 @@ fn to_config(args: &RunArgs) -> Result<Config, String> {
         (None, None) => Stop::Duration(DEFAULT_DURATION),
     };
     config.interval = args.per_connection_interval;
-    if args.rate.is_some() || args.stages.is_some() {
-        config.open = Some(myriad::config::OpenModel {
-            rate: args.rate.unwrap_or(0.0),
-            stages: args.stages.clone(),
-            arrival: args.arrival,
-        });
-        if let Some(stages) = &args.stages {
-            // The run ends with the last stage (in-flight requests then finish).
-            config.stop = Stop::Duration(stages.total());
+    match (args.rate, &args.stages) {
+        (Some(rate), stages) => {
+            config.open = Some(myriad::config::OpenModel {
+                rate,
+                stages: stages.clone(),
+                arrival: args.arrival,
+            });
         }
+        (None, Some(stages)) => {
+            // The closed model ramps connections: as many as the largest target.
+            let most = stages
+                .as_slice()
+                .iter()
+                .map(|s| s.target)
+                .fold(0.0, f64::max);
+            config.connections = (most.ceil() as usize).max(1);
+            config.ramp = Some(stages.clone());
+        }
+        (None, None) => {}
+    }
+    if let Some(stages) = &args.stages {
+        // The run ends with the last stage (in-flight requests then finish).
+        config.stop = Stop::Duration(stages.total());
     }
     config.warmup = args.warmup;
     config.stats_interval = args.stats_interval;
@@ -209,7 +224,10 @@ fn to_config(args: &RunArgs) -> Result<Config, String> {
 }
 
 fn rate(s: &str) -> Result<f64, String> {
-    myriad::schedule::parse_rate(s).map_err(|e| e.to_string())
+    // 0 parses (a ramp may start from it); Config::validate refuses it alone.
+    myriad::schedule::parse_rate_or_zero(s).ok_or_else(|| {
+        format!("invalid rate '{s}': expected requests per second like 1500, 0.5 or 90000/m")
+    })
 }
 
 fn banner(config: &Config, shape: &myriad::engine::Shape) -> String {

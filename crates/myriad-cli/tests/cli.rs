@@ -383,6 +383,29 @@ fn open_model_flags_run_on_schedule() {
     );
     assert!(json["series"].as_array().unwrap().len() >= 4);
     assert_usage_error(&["run", "--rate", "0", &url(&s)], &["--rate"]);
+    // --stages alone ramps connections (closed model); with --rate, the rate.
+    for (args, model) in [
+        (&["--stages", "300ms:3,300ms:0"][..], "closed"),
+        (
+            &["--rate", "0", "--stages", "300ms:100,300ms:0"][..],
+            "open",
+        ),
+    ] {
+        let mut all = vec!["run", "--json"];
+        all.extend_from_slice(args);
+        let u = url(&s);
+        all.push(&u);
+        let out = myriad(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["model"], model, "{args:?}");
+        assert!(json["total"]["requests"]["issued"].as_u64().unwrap() > 0);
+    }
     assert_usage_error(&["run", "--stages", "10s", &url(&s)], &["--stages"]);
     assert_usage_error(
         &[

@@ -219,6 +219,10 @@ pub struct Config {
     /// over as many connections as needed up to `connections`. `None`: the
     /// closed model (each connection sends back to back).
     pub open: Option<OpenModel>,
+    /// Closed model: how many connections work over time, ramped linearly
+    /// through stages (the run ends with the last stage). `connections` must
+    /// be at least the largest target.
+    pub ramp: Option<crate::schedule::Stages>,
     /// Load sent during this first part of the run is kept out of the statistics.
     pub warmup: Option<Duration>,
     /// Length of one interval of the time series (and of the HDR interval log).
@@ -263,6 +267,7 @@ impl Config {
             connect_rate: None,
             processes: None,
             open: None,
+            ramp: None,
             warmup: None,
             stats_interval: Duration::from_secs(1),
             hdr_log: None,
@@ -332,6 +337,21 @@ impl Config {
             if self.interval.is_some() {
                 return Err(ConfigError::Conflict(
                     "--per-connection-interval belongs to the closed model; leave out --rate/--stages or the interval",
+                ));
+            }
+        }
+        if let Some(ramp) = &self.ramp {
+            if self.open.is_some() {
+                return Err(ConfigError::Conflict(
+                    "a ramp of connections belongs to the closed model; --stages with --rate ramps the rate instead",
+                ));
+            }
+            let most = ramp.as_slice().iter().map(|s| s.target).fold(0.0, f64::max);
+            if most > self.connections as f64 {
+                return Err(range(
+                    "-c/--connections",
+                    "at least the largest stage target",
+                    self.connections.to_string(),
                 ));
             }
         }

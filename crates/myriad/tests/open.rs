@@ -225,3 +225,33 @@ fn find_max_brackets_the_rate_the_connection_cap_allows() {
     assert!(report.steps.len() >= 3);
     assert!(report.steps.iter().any(|s| !s.passed && s.dropped > 0));
 }
+
+#[test]
+fn closed_model_stages_ramp_the_connections() {
+    let server = builtin(ServerConfig {
+        delay: Delay::Fixed(Duration::from_millis(5)),
+        ..ServerConfig::default()
+    });
+    let mut c = Config::new(&[url(server.local_addr())]).unwrap();
+    c.connections = 6;
+    c.threads = 2;
+    // 0 -> 6 connections over 600 ms, then back to 0 over 600 ms.
+    let stages: Stages = "600ms:6,600ms:0".parse().unwrap();
+    c.stop = Stop::Duration(stages.total());
+    c.ramp = Some(stages);
+    c.stats_interval = Duration::from_millis(200);
+    let started = std::time::Instant::now();
+    let s = run(c);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(!s.open_model);
+    assert!(s.total.issued() > 0);
+    assert_eq!(
+        s.gauges.established, 6,
+        "every connection works at the peak"
+    );
+    assert!(s.gauges.peak_open <= 6);
+    assert_eq!(s.gauges.open, 0, "the ramp down closes them");
+    // At most 2 connections work in the first 200 ms, up to 6 around 600 ms.
+    let busiest = s.series.iter().map(|i| i.requests).max().unwrap();
+    assert!(s.series[0].requests * 2 < busiest, "{:?}", s.series);
+}

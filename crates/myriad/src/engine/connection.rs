@@ -24,6 +24,8 @@ use crate::proto::ProtoError;
 
 /// A response head larger than this is a protocol error.
 const MAX_HEAD_BUF: usize = 64 * 1024;
+/// How often a connection held back by a ramp looks again.
+const RAMP_CHECK: Duration = Duration::from_millis(20);
 /// Pause after a connect fails for lack of files or ports, so a worker at the
 /// machine's limit does not spin.
 const LIMIT_BACKOFF: Duration = Duration::from_millis(10);
@@ -52,7 +54,8 @@ impl Socket {
 /// Where a connection's requests come from.
 pub(super) enum Tickets {
     /// Closed model: the connection takes the next request itself, at once.
-    Closed,
+    /// `index` is its place among the run's connections (for a ramp).
+    Closed { index: usize },
     /// Open model: the worker's scheduler hands requests to this slot when due.
     Open(Rc<Slot>),
 }
@@ -71,7 +74,20 @@ pub(super) async fn connection_loop(
     };
     let mut now = Instant::now();
     loop {
-        if socket.stream.is_none() && matches!(tickets, Tickets::Closed) {
+        if let (Tickets::Closed { index }, Some(ramp)) = (&tickets, &ctx.ramp) {
+            // A ramp of connections: this one works only while the ramp's
+            // count is above its index; otherwise it closes and waits.
+            if *index as f64 >= ramp.rate_at(now.saturating_duration_since(ctx.started)) {
+                socket.close(&ctx);
+                if ctx.stopped(now) {
+                    break;
+                }
+                tokio::time::sleep(RAMP_CHECK).await;
+                now = Instant::now();
+                continue;
+            }
+        }
+        if socket.stream.is_none() && matches!(tickets, Tickets::Closed { .. }) {
             // Wait for this connect's pacing slot before taking the request, so
             // the ramp-up does not count as the request's latency.
             if let Some(slot) = ctx.connect_slot() {
@@ -80,7 +96,7 @@ pub(super) async fn connection_loop(
             }
         }
         let (ticket, sent) = match &tickets {
-            Tickets::Closed => match ctx.take_ticket(target, now) {
+            Tickets::Closed { .. } => match ctx.take_ticket(target, now) {
                 Some(t) => (t, now),
                 None => break,
             },

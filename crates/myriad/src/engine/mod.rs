@@ -234,6 +234,10 @@ pub(crate) fn launch_threads(
         stats_interval: config.stats_interval,
         warmup_end: config.warmup.map(|w| started + w),
         open: None,
+        ramp: config
+            .ramp
+            .as_ref()
+            .map(|stages| crate::schedule::Schedule::stages(0.0, stages)),
     };
     let mut handles = Vec::with_capacity(threads);
     let mut progress = Vec::with_capacity(threads);

@@ -75,6 +75,19 @@ fn child_config(config: &Config, shape: &Shape, i: usize) -> Config {
     c.sources = shape.source_addrs.clone();
     c.connect_rate = shape.connect_rate.map(|r| r / p as f64);
     c.open = config.open.as_ref().map(|o| o.scaled(1.0 / p as f64));
+    // A ramp of connections is by run-wide index; each process's connections
+    // are a share, so the ramp's counts are shared the same way.
+    c.ramp = config.ramp.as_ref().and_then(|r| {
+        crate::schedule::Stages::new(
+            r.as_slice()
+                .iter()
+                .map(|s| crate::schedule::Stage {
+                    duration: s.duration,
+                    target: s.target / p as f64,
+                })
+                .collect(),
+        )
+    });
     c.worker_command = None;
     c
 }

@@ -91,6 +91,8 @@ pub(crate) struct WorkerSettings {
     pub warmup_end: Option<Instant>,
     /// This worker's share of the open model, if the run is open.
     pub open: Option<OpenPlan>,
+    /// Closed model: connections allowed to work over time (a ramp).
+    pub ramp: Option<crate::schedule::Schedule>,
 }
 
 /// One request handed to a connection: when it was due, and whether it falls
@@ -157,6 +159,7 @@ pub(crate) struct WorkerCtx {
     pub connect_permits: Semaphore,
     pub pool: BufPool,
     pub open: Option<OpenState>,
+    pub ramp: Option<crate::schedule::Schedule>,
     pub started: Instant,
     warmup_end: Option<Instant>,
     stats_interval: Duration,
@@ -395,6 +398,7 @@ pub(crate) fn run_worker(
             .open
             .as_ref()
             .map(|o| OpenState::new(n_targets, o.cap)),
+        ramp: settings.ramp.clone(),
         started: settings.started,
         warmup_end: settings.warmup_end,
         stats_interval: settings.stats_interval,
@@ -439,7 +443,7 @@ pub(crate) fn run_worker(
                                 ctx.clone(),
                                 c.target,
                                 source,
-                                Tickets::Closed,
+                                Tickets::Closed { index: c.index },
                             ))
                         })
                         .collect();

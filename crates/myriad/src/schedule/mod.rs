@@ -70,7 +70,7 @@ pub fn parse_rate(s: &str) -> Result<f64, ScheduleError> {
 
 /// Like [`parse_rate`] but also accepts zero (a stage target, a threshold).
 /// `None` when the text is not a finite non-negative rate.
-pub(crate) fn parse_rate_or_zero(s: &str) -> Option<f64> {
+pub fn parse_rate_or_zero(s: &str) -> Option<f64> {
     let (num, per) = match s.split_once('/') {
         Some((num, unit)) => {
             let per = match unit.trim() {
