@@ -74,6 +74,8 @@ fn bad_input_is_one_line_and_exit_2() {
         &["at least one connection per URL"],
     );
     assert_usage_error(&["run", "--bogus", ok], &["--bogus"]);
+    assert_usage_error(&["run", "--source", "::1", ok], &["--source", "IP version"]);
+    assert_usage_error(&["run", "--source", "nonsense", ok], &["--source"]);
     assert_usage_error(&["serve", "--delay", "soon"], &["--delay"]);
     assert_usage_error(&["serve", "--status", "42"], &["--status"]);
     assert_usage_error(

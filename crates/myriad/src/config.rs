@@ -340,6 +340,15 @@ impl Config {
                 ));
             }
         }
+        if self
+            .sources
+            .iter()
+            .any(|s| self.targets.iter().any(|t| s.is_ipv4() != t.addr.is_ipv4()))
+        {
+            return Err(ConfigError::Conflict(
+                "--source addresses must be of the same IP version as the target URLs",
+            ));
+        }
         if let Some(ramp) = &self.ramp {
             if self.open.is_some() {
                 return Err(ConfigError::Conflict(
