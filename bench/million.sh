@@ -50,12 +50,18 @@ for _ in $(seq 1 100); do
 done
 head -1 "$OUT/serve.out"
 
-# Sum of RSS (KiB) of a process and all its descendants.
-tree_rss() {
-  local pids
-  pids=$(pstree -p "$1" 2>/dev/null | grep -o '([0-9]*)' | tr -d '()' | tr '\n' ',' | sed 's/,$//')
-  [ -n "$pids" ] || { echo 0; return; }
-  ps -o rss= -p "$pids" 2>/dev/null | awk '{s+=$1} END {print s+0}'
+# Sum of RSS and of PSS (KiB) of a process and all its descendants. RSS counts
+# the binary's shared pages once per process; PSS divides them among the
+# processes that share them, so it is the memory the tree really uses.
+tree_mem() {
+  local pids p rss=0 pss=0 r q
+  pids=$(pstree -p "$1" 2>/dev/null | grep -o '([0-9]*)' | tr -d '()')
+  for p in $pids; do
+    r=$(awk '/^Rss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)
+    q=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)
+    rss=$((rss + ${r:-0})); pss=$((pss + ${q:-0}))
+  done
+  echo "$rss $pss"
 }
 
 echo "== run"
@@ -63,24 +69,27 @@ start=$(date +%s.%N)
 "$BIN" run -q -c "$N" --per-connection-interval "$INTERVAL" -z "$DURATION" --timeout 30s \
   --json -o "$OUT/report.json" "http://127.0.0.1:$PORT/" >/dev/null 2>"$OUT/run.err" &
 RUN=$!
-peak_client=0; peak_server=0
+peak_client=0; peak_server=0; pss_client=0; pss_server=0
 while kill -0 "$RUN" 2>/dev/null; do
-  c=$(tree_rss "$RUN"); s=$(tree_rss "$SERVE")
+  read -r c cp < <(tree_mem "$RUN"); read -r s sp < <(tree_mem "$SERVE")
   [ "$c" -gt "$peak_client" ] && peak_client=$c
+  [ "$cp" -gt "$pss_client" ] && pss_client=$cp
   [ "$s" -gt "$peak_server" ] && peak_server=$s
-  sleep 2
+  [ "$sp" -gt "$pss_server" ] && pss_server=$sp
+  sleep 3
 done
 wait "$RUN" || echo "myriad run exited with $?"
 end=$(date +%s.%N)
 kill -INT "$SERVE"; wait "$SERVE" || true
 trap - EXIT
 
-python3 - "$OUT/report.json" "$OUT/serve.out" "$peak_client" "$peak_server" "$start" "$end" <<'PY'
+python3 - "$OUT/report.json" "$OUT/serve.out" "$peak_client" "$peak_server" "$start" "$end" "$pss_client" "$pss_server" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 serve = [l for l in open(sys.argv[2]) if l.startswith("{")]
 s = json.loads(serve[-1]) if serve else {}
 pc, ps = int(sys.argv[3]) * 1024, int(sys.argv[4]) * 1024
+qc, qs = int(sys.argv[7]) * 1024, int(sys.argv[8]) * 1024
 wall = float(sys.argv[6]) - float(sys.argv[5])
 c = r["connections"]; t = r["total"]["requests"]; k = r.get("kernel") or {}
 peak = max(c["peak_open"], 1)
@@ -89,8 +98,8 @@ print(f"established                   {c['established']:,} of {c['planned']:,} i
       f"(connect p50 {c['connect_latency_us']['p50']} us, p99 {c['connect_latency_us']['p99']} us)")
 print(f"requests                      {t['issued']:,} issued = {t['succeeded']:,} ok + {t['http_errors']:,} http errors + {t['failures']:,} failures")
 print(f"errors by kind                {r['total']['errors']}")
-print(f"client RSS                    {pc/2**20:.0f} MiB sampled peak ({pc/peak:.0f} B per connection); report: {r['client']['rss_per_connection_bytes']:.0f} B")
-print(f"server RSS                    {ps/2**20:.0f} MiB sampled peak ({ps/peak:.0f} B per connection), {s.get('workers', '?')} workers")
+print(f"client memory                 PSS {qc/2**20:.0f} MiB ({qc/peak:.0f} B per connection), RSS {pc/2**20:.0f} MiB ({pc/peak:.0f} B); sampled peaks")
+print(f"server memory                 PSS {qs/2**20:.0f} MiB ({qs/peak:.0f} B per connection), RSS {ps/2**20:.0f} MiB ({ps/peak:.0f} B), {s.get('workers', '?')} workers")
 print(f"kernel memory                 {k.get('per_connection_bytes', 0):.0f} B per connection (slab {k.get('slab_bytes', 0)/2**20:.0f} MiB, tcp buffers {k.get('tcp_buffers_bytes', 0)/2**20:.0f} MiB, both ends)")
 print(f"client processes              {r['config']['processes']}, source addresses {r['config']['source_addresses']}")
 print(f"whole run                     {wall:.0f} s wall; client cpu {r['client']['cpu_user_s']:.1f} s user + {r['client']['cpu_system_s']:.1f} s system")
