@@ -54,8 +54,8 @@ head -1 "$OUT/serve.out"
 # the binary's shared pages once per process; PSS divides them among the
 # processes that share them, so it is the memory the tree really uses.
 tree_mem() {
-  local pids p rss=0 pss=0 r q
-  pids=$(pstree -p "$1" 2>/dev/null | grep -o '([0-9]*)' | tr -d '()')
+  local pids p rss=0 pss=0 r q  # processes only: /proc/TID of a thread shows its whole process
+  pids=$(pstree -pT "$1" 2>/dev/null | grep -o '([0-9]*)' | tr -d '()')
   for p in $pids; do
     r=$(awk '/^Rss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)
     q=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)
