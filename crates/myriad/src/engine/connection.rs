@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::SemaphorePermit;
 
 use super::open::{next_ticket, retire, Slot};
 use super::worker::{micros, TargetWire, WorkerCtx};
@@ -87,13 +88,16 @@ pub(super) async fn connection_loop(
                 continue;
             }
         }
+        let mut permit = None;
         if socket.stream.is_none() && matches!(tickets, Tickets::Closed { .. }) {
-            // Wait for this connect's pacing slot before taking the request, so
-            // the ramp-up does not count as the request's latency.
+            // Wait for this connect's pacing slot and a connect permit before
+            // taking the request: the generator's own ramp-up and queueing are
+            // not the server's latency (the connect itself still counts).
             if let Some(slot) = ctx.connect_slot() {
                 tokio::time::sleep_until(slot.into()).await;
-                now = Instant::now();
             }
+            permit = ctx.connect_permits.acquire().await.ok();
+            now = Instant::now();
         }
         let (ticket, sent) = match &tickets {
             Tickets::Closed { .. } => match ctx.take_ticket(target, now) {
@@ -109,7 +113,7 @@ pub(super) async fn connection_loop(
         // Boxed, so a connection waiting between requests holds only its
         // socket and a timer, not the in-flight state (about 400 bytes less
         // per idle connection, for one small allocation per request).
-        let result = Box::pin(request(&ctx, wire, source, &mut socket, &tickets, &mut io)).await;
+        let result = Box::pin(request(&ctx, wire, source, &mut socket, permit, &mut io)).await;
         now = Instant::now();
         let outcome = match result {
             Ok(response) => {
@@ -152,7 +156,7 @@ async fn request(
     wire: &TargetWire,
     source: Option<IpAddr>,
     socket: &mut Socket,
-    tickets: &Tickets,
+    permit: Option<SemaphorePermit<'_>>,
     io: &mut IoCounts,
 ) -> Result<Response, ErrorKind> {
     let s = match &mut socket.stream {
@@ -160,15 +164,15 @@ async fn request(
         None => {
             // Boxed: connecting is rare (once per connection with keep-alive),
             // and inline its timers would make every idle connection's state
-            // machine hundreds of bytes larger. The closed model waited for its
-            // pacing slot before taking the request; the open model waits here.
-            let paced = matches!(tickets, Tickets::Open(_));
+            // machine hundreds of bytes larger. The closed model got its
+            // pacing slot and permit before taking the request; the open
+            // model waits for them here (a due request that waits is late).
             let s = Box::pin(connect(
                 ctx,
                 wire.addr,
                 source,
                 !socket.ever_connected,
-                paced,
+                permit,
             ))
             .await?;
             socket.ever_connected = true;
@@ -186,16 +190,19 @@ async fn connect(
     addr: SocketAddr,
     source: Option<IpAddr>,
     first: bool,
-    paced: bool,
+    permit: Option<SemaphorePermit<'_>>,
 ) -> Result<TcpStream, ErrorKind> {
-    if paced {
-        if let Some(slot) = ctx.connect_slot() {
-            tokio::time::sleep_until(slot.into()).await;
-        }
-    }
     // Bounding connects in flight keeps a burst of thousands from overflowing
     // the server's listen backlog (which turns into SYN retries of a second or more).
-    let _permit = ctx.connect_permits.acquire().await;
+    let _permit = match permit {
+        Some(p) => Some(p),
+        None => {
+            if let Some(slot) = ctx.connect_slot() {
+                tokio::time::sleep_until(slot.into()).await;
+            }
+            ctx.connect_permits.acquire().await.ok()
+        }
+    };
     let started = Instant::now();
     match tokio::time::timeout(ctx.connect_timeout, open(addr, source)).await {
         Err(_) => Err(ErrorKind::ConnectTimeout),
