@@ -155,17 +155,7 @@ impl OpenModel {
     pub fn scaled(&self, factor: f64) -> OpenModel {
         OpenModel {
             rate: self.rate * factor,
-            stages: self.stages.as_ref().and_then(|s| {
-                crate::schedule::Stages::new(
-                    s.as_slice()
-                        .iter()
-                        .map(|st| crate::schedule::Stage {
-                            duration: st.duration,
-                            target: st.target * factor,
-                        })
-                        .collect(),
-                )
-            }),
+            stages: self.stages.as_ref().map(|s| s.scaled(factor)),
             arrival: self.arrival,
         }
     }

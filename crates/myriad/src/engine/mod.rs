@@ -249,10 +249,7 @@ pub(crate) fn launch_threads(
             schedule: o.scaled(1.0 / threads as f64).schedule(duration),
             arrival: o.arrival,
             phase: (i + 1) as f64 / threads as f64,
-            budget: requests.map(|n| {
-                let t = threads as u64;
-                n / t + u64::from((i as u64) < n % t)
-            }),
+            budget: requests.map(|n| plan::share(n, threads as u64, i as u64)),
             cap: plan.connections.len(),
             seed: seed.wrapping_add(i as u64),
             first: i,

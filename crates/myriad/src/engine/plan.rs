@@ -27,6 +27,12 @@ pub(crate) struct WorkerPlan {
     pub budgets: Vec<Option<u64>>,
 }
 
+/// Part `i` of `total` split into `parts` as evenly as whole numbers allow:
+/// the first `total % parts` parts get one more.
+pub(crate) fn share(total: u64, parts: u64, i: u64) -> u64 {
+    total / parts + u64::from(i < total % parts)
+}
+
 /// Splits `connections` over `threads` workers and `targets` targets, with
 /// `requests` in total when the run is bounded by count.
 pub(crate) fn plan(
@@ -42,7 +48,6 @@ pub(crate) fn plan(
             budgets: vec![requests.map(|_| 0); targets],
         })
         .collect();
-    let share = |total: u64, parts: u64, i: u64| total / parts + u64::from(i < total % parts);
     for conn in 0..connections {
         let target = conn % targets;
         let worker = conn % threads;

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use super::plan::share;
 use super::worker::WorkerProgress;
 use super::{launch_threads, Event, RunError, Shape, SourceEnd, Workers};
 use crate::config::{Config, Stop};
@@ -57,10 +58,6 @@ enum Line {
     },
 }
 
-fn share(total: u64, parts: u64, i: u64) -> u64 {
-    total / parts + u64::from(i < total % parts)
-}
-
 /// The part of `config` that worker process `i` of `shape.processes` runs.
 fn child_config(config: &Config, shape: &Shape, i: usize) -> Config {
     let p = shape.processes as u64;
@@ -77,17 +74,7 @@ fn child_config(config: &Config, shape: &Shape, i: usize) -> Config {
     c.open = config.open.as_ref().map(|o| o.scaled(1.0 / p as f64));
     // A ramp of connections is by run-wide index; each process's connections
     // are a share, so the ramp's counts are shared the same way.
-    c.ramp = config.ramp.as_ref().and_then(|r| {
-        crate::schedule::Stages::new(
-            r.as_slice()
-                .iter()
-                .map(|s| crate::schedule::Stage {
-                    duration: s.duration,
-                    target: s.target / p as f64,
-                })
-                .collect(),
-        )
-    });
+    c.ramp = config.ramp.as_ref().map(|r| r.scaled(1.0 / p as f64));
     c.worker_command = None;
     c
 }

@@ -117,6 +117,19 @@ impl Stages {
         (!stages.is_empty()).then_some(Stages(stages))
     }
 
+    /// The same stages with every target multiplied by `factor` (a worker's share).
+    pub fn scaled(&self, factor: f64) -> Stages {
+        Stages(
+            self.0
+                .iter()
+                .map(|s| Stage {
+                    duration: s.duration,
+                    target: s.target * factor,
+                })
+                .collect(),
+        )
+    }
+
     /// The sum of the stage durations.
     pub fn total(&self) -> Duration {
         self.0.iter().map(|s| s.duration).sum()
