@@ -3,8 +3,8 @@
 //! Steps the rate up (doubling from a start rate) until a step fails, then
 //! bisects between the last rate that passed and the first that failed, until
 //! the two are within the precision or the time budget is spent. A step
-//! passes when every SLO passes and no request was dropped (a dropped request
-//! means the connection cap, not the SLO, limited the run). Each step is a
+//! passes when every SLO passes and at most 0.5% of the requests due were
+//! dropped (more means the connection cap, not the SLO, limited the run). Each step is a
 //! whole run of the engine with its own report, so the table of steps shows
 //! exactly what was measured.
 
@@ -50,7 +50,7 @@ impl Default for SearchOptions {
 pub struct Step {
     /// The rate asked for, requests per second.
     pub rate: f64,
-    /// The rate achieved (completed requests per second).
+    /// The rate achieved: requests sent per second of the step.
     pub achieved_rps: f64,
     /// Requests due but dropped at the connection cap.
     pub dropped: u64,
@@ -58,7 +58,7 @@ pub struct Step {
     pub error_rate: f64,
     /// 99th percentile latency, microseconds.
     pub p99_us: u64,
-    /// Whether every SLO passed and nothing was dropped.
+    /// Whether every SLO passed and at most 0.5% of requests were dropped.
     pub passed: bool,
     /// Each SLO, judged.
     pub verdicts: Vec<Verdict>,
@@ -133,6 +133,13 @@ pub fn find_max(
     })
 }
 
+/// Whether a step kept up with its schedule: requests were sent and at most
+/// 0.5% of those due were dropped at the connection cap (one unlucky burst
+/// on a busy machine does not fail a rate the service sustains).
+fn sustained(issued: u64, dropped: u64) -> bool {
+    issued > 0 && dropped * 200 <= issued + dropped
+}
+
 fn run_step(
     base: &Config,
     slos: &[Threshold],
@@ -153,7 +160,7 @@ fn run_step(
     let r = &model.total.requests;
     Ok(Step {
         rate,
-        achieved_rps: r.per_second,
+        achieved_rps: r.issued as f64 / opts.step.as_secs_f64(),
         dropped: r.dropped,
         error_rate: if r.issued == 0 {
             0.0
@@ -161,7 +168,7 @@ fn run_step(
             (r.http_errors + r.failures) as f64 / r.issued as f64
         },
         p99_us: model.total.latency_us.p99,
-        passed: model.thresholds_passed() && r.dropped == 0 && r.issued > 0,
+        passed: model.thresholds_passed() && sustained(r.issued, r.dropped),
         verdicts: model.thresholds,
     })
 }

@@ -270,6 +270,11 @@ pub struct Recorder {
     pub connections_opened: u64,
     /// Time to establish each connection, microseconds.
     pub connect_latency: Histogram<u64>,
+    /// Open model: how late each request was sent after it was due, microseconds.
+    pub send_lag: Histogram<u64>,
+    /// How late the worker's event loop ran a 10 ms probe timer, microseconds:
+    /// stalls of the generator itself.
+    pub loop_stall: Histogram<u64>,
     /// Limits of the machine that were hit.
     pub limits: LimitHits,
     /// Requests of the warm-up, all targets together: kept out of the statistics.
@@ -283,6 +288,8 @@ impl Recorder {
             targets: (0..targets).map(|_| Tally::new()).collect(),
             connections_opened: 0,
             connect_latency: new_histogram(),
+            send_lag: new_histogram(),
+            loop_stall: new_histogram(),
             limits: LimitHits::default(),
             warmup: Tally::new(),
         }
@@ -302,6 +309,8 @@ impl Recorder {
         }
         self.connections_opened += other.connections_opened;
         let _ = self.connect_latency.add(&other.connect_latency);
+        let _ = self.send_lag.add(&other.send_lag);
+        let _ = self.loop_stall.add(&other.loop_stall);
         self.limits.merge(&other.limits);
         self.warmup.merge(&other.warmup);
     }
@@ -380,6 +389,8 @@ pub(crate) mod wire {
         targets: Vec<WireTally>,
         connections_opened: u64,
         connect_latency: String,
+        send_lag: String,
+        loop_stall: String,
         limits: LimitHits,
         warmup: Box<WireTally>,
     }
@@ -446,6 +457,8 @@ pub(crate) mod wire {
                 targets: r.targets.iter().map(WireTally::from).collect(),
                 connections_opened: r.connections_opened,
                 connect_latency: encode(&r.connect_latency),
+                send_lag: encode(&r.send_lag),
+                loop_stall: encode(&r.loop_stall),
                 limits: r.limits,
                 warmup: Box::new(WireTally::from(&r.warmup)),
             }
@@ -465,6 +478,8 @@ pub(crate) mod wire {
             r.warmup = Tally::try_from(*w.warmup)?;
             r.connections_opened = w.connections_opened;
             r.connect_latency = decode(&w.connect_latency)?;
+            r.send_lag = decode(&w.send_lag)?;
+            r.loop_stall = decode(&w.loop_stall)?;
             r.limits = w.limits;
             Ok(r)
         }

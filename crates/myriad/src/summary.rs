@@ -107,6 +107,10 @@ pub struct Summary {
     pub connections_opened: u64,
     /// Time to establish each connection, microseconds.
     pub connect_latency: Histogram<u64>,
+    /// Open model: how late each request was sent after it was due, microseconds.
+    pub send_lag: Histogram<u64>,
+    /// How late the workers' event loops ran a 10 ms probe timer, microseconds.
+    pub loop_stall: Histogram<u64>,
     /// Connection levels summed over workers at their last report: peak open
     /// connections, and the time until every planned connection was open.
     pub gauges: Gauges,

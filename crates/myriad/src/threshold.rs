@@ -521,6 +521,8 @@ mod tests {
             total,
             targets: vec![],
             connections_opened: 10,
+            send_lag: hdrhistogram::Histogram::new(3).unwrap(),
+            loop_stall: hdrhistogram::Histogram::new(3).unwrap(),
             connect_latency: new_histogram(),
             gauges: Gauges::default(),
             limits: LimitHits::default(),

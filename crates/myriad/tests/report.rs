@@ -69,6 +69,8 @@ fn fixed_summary() -> Summary {
             },
         ],
         connections_opened: 12,
+        send_lag: hdrhistogram::Histogram::new(3).unwrap(),
+        loop_stall: hdrhistogram::Histogram::new(3).unwrap(),
         connect_latency: connect_latency(),
         gauges: Gauges {
             open: 0,

@@ -373,6 +373,8 @@ impl Run {
             targets,
             connections_opened: collected.recorder.connections_opened,
             connect_latency: collected.recorder.connect_latency,
+            send_lag: collected.recorder.send_lag,
+            loop_stall: collected.recorder.loop_stall,
             gauges: collected.gauges,
             limits: collected.recorder.limits,
             open_files_limit: self.shape.open_files_limit,

@@ -29,6 +29,8 @@ use crate::sys::{thread_cpu_time, CpuTime};
 /// Connects in flight per worker at most: bounds the burst a server's listen
 /// backlog must absorb (an overflow costs the client a SYN retry of a second).
 const CONNECTS_IN_FLIGHT: usize = 256;
+/// Period of the probe timer that measures the worker's event-loop stalls.
+const STALL_PROBE: Duration = Duration::from_millis(10);
 /// Read buffer lent to a connection while a response is being read.
 pub(crate) const READ_BUF: usize = 8 * 1024;
 /// Free buffers a worker keeps for reuse: enough for the requests usually in
@@ -257,6 +259,11 @@ impl WorkerCtx {
         let slot = self.slot(target, ticket.warm);
         {
             let mut rec = self.recorder.borrow_mut();
+            if let Some(us) = service_us {
+                // Open model: the part of the latency before the send.
+                rec.send_lag
+                    .saturating_record(latency_us.saturating_sub(us).max(1));
+            }
             let tally = tally_mut(&mut rec, slot);
             tally.record(outcome, latency_us);
             if let (Some(us), Outcome::Status(_)) = (service_us, outcome) {
@@ -464,6 +471,19 @@ pub(crate) fn run_worker(
                 ctx.ship(ctx.interval_of(at.into_std()).saturating_sub(1));
             }
         };
+        let probe = async {
+            // The generator's own stalls: how late a 10 ms timer fires.
+            let mut tick = tokio::time::interval(STALL_PROBE);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let due = tick.tick().await;
+                let late = micros(Instant::now().saturating_duration_since(due.into_std()));
+                ctx.recorder
+                    .borrow_mut()
+                    .loop_stall
+                    .saturating_record(late.max(1));
+            }
+        };
         // Cancellation is watched once per worker, not per request: on Ctrl-C the
         // tasks are simply not polled again, and their in-flight requests are
         // counted as cancelled below.
@@ -471,6 +491,7 @@ pub(crate) fn run_worker(
             _ = ctx.cancel.cancelled() => {}
             _ = work => {}
             _ = shipper => {}
+            _ = probe => {}
         }
     });
     let now = Instant::now();

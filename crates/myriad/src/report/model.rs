@@ -47,6 +47,60 @@ pub struct ReportModel {
     pub series: Vec<crate::summary::IntervalStats>,
     /// The thresholds asked for, judged.
     pub thresholds: Vec<crate::threshold::Verdict>,
+    /// Whether the load generator, not the server, limited the run.
+    pub generator_bound: bool,
+    /// How the generator itself kept up.
+    pub self_check: SelfCheckReport,
+}
+
+/// How the load generator itself kept up.
+#[derive(Debug, Clone, Serialize)]
+pub struct SelfCheckReport {
+    /// Open model: how late requests were sent after they were due, microseconds.
+    pub send_lag_us: Option<LatencyReport>,
+    /// How late the event loops ran a 10 ms probe timer, microseconds.
+    pub loop_stall_us: LatencyReport,
+    /// CPU time over wall time, in cores.
+    pub cpu_utilisation: f64,
+    /// Why the generator is judged to have limited the run (empty if it did not).
+    pub reasons: Vec<String>,
+}
+
+/// Send lag or event-loop stall at p99 above this means the generator fell behind.
+const LAG_LIMIT_US: u64 = 10_000;
+
+impl SelfCheckReport {
+    fn new(s: &Summary) -> SelfCheckReport {
+        let send_lag = s.open_model.then(|| LatencyReport::new(&s.send_lag));
+        let loop_stall = LatencyReport::new(&s.loop_stall);
+        let mut reasons = Vec::new();
+        let cores = (s.threads * s.processes).min(crate::config::available_cores()) as f64;
+        if s.elapsed.as_secs_f64() >= 1.0 && s.cpu_utilisation() >= 0.9 * cores {
+            reasons.push(format!(
+                "CPU saturated ({:.0}% of {} threads)",
+                s.cpu_utilisation() * 100.0,
+                cores
+            ));
+        }
+        if let Some(lag) = send_lag.as_ref().filter(|l| l.p99 > LAG_LIMIT_US) {
+            reasons.push(format!(
+                "requests sent late (send lag p99 {} ms)",
+                lag.p99 / 1000
+            ));
+        }
+        if loop_stall.p99 > LAG_LIMIT_US {
+            reasons.push(format!(
+                "event loop stalled (p99 {} ms late)",
+                loop_stall.p99 / 1000
+            ));
+        }
+        SelfCheckReport {
+            send_lag_us: send_lag,
+            loop_stall_us: loop_stall,
+            cpu_utilisation: s.cpu_utilisation(),
+            reasons,
+        }
+    }
 }
 
 /// The warm-up of a run.
@@ -309,7 +363,10 @@ impl ReportModel {
             interval_s: s.stats_interval.as_secs_f64(),
             series: s.series.clone(),
             thresholds: Vec::new(),
+            generator_bound: false,
+            self_check: SelfCheckReport::new(s),
         };
+        model.generator_bound = !model.self_check.reasons.is_empty();
         model.thresholds = s.thresholds.iter().map(|t| t.evaluate(&model)).collect();
         model
     }
@@ -445,12 +502,11 @@ fn notes(s: &Summary) -> Vec<String> {
             s.limits.ephemeral_ports
         ));
     }
-    let cores = (s.threads * s.processes).min(crate::config::available_cores()) as f64;
-    if s.elapsed.as_secs_f64() >= 1.0 && s.cpu_utilisation() >= 0.9 * cores {
+    let check = SelfCheckReport::new(s);
+    if !check.reasons.is_empty() {
         notes.push(format!(
-            "the load generator itself was saturated ({:.0}% CPU of {} threads): the figures may show myriad's limit, not the server's; give it more cores or threads (-t), or run it on another machine",
-            s.cpu_utilisation() * 100.0,
-            cores
+            "the load generator itself limited this run ({}): the figures may show myriad's limit, not the server's; give it more cores or threads (-t), or run it on another machine",
+            check.reasons.join(", ")
         ));
     }
     if s.total.dropped() > 0 {

@@ -151,6 +151,22 @@ fn render(m: &ReportModel) -> String {
         "  Memory       peak RSS {}{per_conn}",
         format_bytes(c.peak_rss_bytes as f64)
     );
+    let sc = &m.self_check;
+    let lag = sc
+        .send_lag_us
+        .as_ref()
+        .map(|l| format!("send lag p99 {}, ", format_micros(l.p99)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "  Self-check   {lag}event-loop stall p99 {}; {}",
+        format_micros(sc.loop_stall_us.p99),
+        if m.generator_bound {
+            "the generator limited this run"
+        } else {
+            "the generator kept up"
+        }
+    );
     if m.config.processes > 1 || m.config.source_addresses > 0 {
         let _ = writeln!(
             s,
