@@ -78,11 +78,14 @@ pub fn execute(args: DemoArgs) -> i32 {
     config.stop = Stop::Requests(args.requests);
     config.threads = client_threads;
     if !args.json {
+        // The engine's own plan says how many client threads it will use.
+        let threads = myriad::engine::Shape::plan(&config, myriad::sys::raise_open_files_limit())
+            .map_or(client_threads, |s| s.threads_per_process);
         eprintln!(
             "myriad demo: {} requests over {} connections to the built-in server at {url} (server delay {delay}; {server_threads} server + {} client threads)",
             format_count(args.requests),
             format_count(args.connections as u64),
-            config.effective_threads(),
+            threads,
         );
     }
     let show = !args.quiet && !args.json && std::io::stdout().is_terminal();

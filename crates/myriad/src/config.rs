@@ -386,11 +386,6 @@ impl Config {
         }
         Ok(())
     }
-
-    /// Worker threads actually used: never more than connections.
-    pub fn effective_threads(&self) -> usize {
-        self.threads.clamp(1, self.connections.max(1))
-    }
 }
 
 /// Parses a `Name: value` header as given to `-H`.

@@ -367,6 +367,12 @@ impl ReportModel {
             self_check: SelfCheckReport::new(s),
         };
         model.generator_bound = !model.self_check.reasons.is_empty();
+        if model.generator_bound {
+            model.notes.push(format!(
+                "the load generator itself limited this run ({}): the figures may show myriad's limit, not the server's; give it more cores or threads (-t), or run it on another machine",
+                model.self_check.reasons.join(", ")
+            ));
+        }
         model.thresholds = s.thresholds.iter().map(|t| t.evaluate(&model)).collect();
         model
     }
@@ -500,13 +506,6 @@ fn notes(s: &Summary) -> Vec<String> {
         notes.push(format!(
             "ran out of ephemeral ports on {} connects (net.ipv4.ip_local_port_range = {range}): keep connections alive, lower -c, or widen it with sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"",
             s.limits.ephemeral_ports
-        ));
-    }
-    let check = SelfCheckReport::new(s);
-    if !check.reasons.is_empty() {
-        notes.push(format!(
-            "the load generator itself limited this run ({}): the figures may show myriad's limit, not the server's; give it more cores or threads (-t), or run it on another machine",
-            check.reasons.join(", ")
         ));
     }
     if s.total.dropped() > 0 {
