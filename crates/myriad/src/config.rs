@@ -139,6 +139,36 @@ pub enum Stop {
     Duration(Duration),
 }
 
+/// What an open-model request does when it comes due and every connection
+/// it may use is busy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenBusy {
+    /// Wait in a queue for the next free connection; latency still counts from
+    /// when it was due (as wrk2 does), and one that waits longer than the
+    /// timeout ends as a timeout.
+    #[default]
+    Queue,
+    /// Count it as `dropped` and do not send it (as k6's dropped iterations).
+    Drop,
+}
+
+impl std::str::FromStr for WhenBusy {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<WhenBusy, ConfigError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "queue" | "wait" => Ok(WhenBusy::Queue),
+            "drop" => Ok(WhenBusy::Drop),
+            _ => Err(ConfigError::OutOfRange {
+                flag: "--when-busy",
+                expected: "queue or drop",
+                got: s.to_string(),
+            }),
+        }
+    }
+}
+
 /// The open model's schedule: a constant rate, or stages that ramp it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpenModel {
@@ -148,6 +178,8 @@ pub struct OpenModel {
     pub stages: Option<crate::schedule::Stages>,
     /// Evenly spaced or Poisson arrivals.
     pub arrival: crate::schedule::Arrival,
+    /// What a request due while every allowed connection is busy does.
+    pub when_busy: WhenBusy,
 }
 
 impl OpenModel {
@@ -156,7 +188,7 @@ impl OpenModel {
         OpenModel {
             rate: self.rate * factor,
             stages: self.stages.as_ref().map(|s| s.scaled(factor)),
-            arrival: self.arrival,
+            ..*self
         }
     }
 
@@ -169,15 +201,316 @@ impl OpenModel {
     }
 }
 
+/// The duration of a run bounded neither by `-n` nor by `-z`.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+/// The load a run applies: who decides when each request is sent, over how
+/// many connections, and when the run ends. One value of this enum is the whole
+/// load model; its constructors hold the rules that tie the settings together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Load {
+    /// Closed model: each of `connections` sends its next request as soon as
+    /// the previous response arrives, until `stop`.
+    Closed {
+        /// Concurrent connections.
+        connections: usize,
+        /// When the run stops issuing requests.
+        stop: Stop,
+    },
+    /// Closed model, ramped: how many connections work follows `stages` (from
+    /// 0), connection `i` working while the ramp is above `i`; the run ends
+    /// with the last stage.
+    ClosedRamp {
+        /// Linear ramps of the number of working connections.
+        stages: crate::schedule::Stages,
+    },
+    /// Mostly-idle connections: each sends one request per `every` and holds
+    /// its connection in between.
+    Interval {
+        /// Connections held.
+        connections: usize,
+        /// Time from one request's send to the next's, per connection.
+        every: Duration,
+        /// When the run stops issuing requests.
+        stop: Stop,
+    },
+    /// Open model: requests sent on a schedule (a constant rate or stages),
+    /// whatever the server does, over at most `max_connections`.
+    Open {
+        /// The schedule.
+        model: OpenModel,
+        /// Connections opened as needed, up to this many.
+        max_connections: usize,
+        /// When the run stops; with stages, the end of the last stage.
+        stop: Stop,
+    },
+}
+
+impl Load {
+    /// `connections` sending back to back until `stop`.
+    pub fn closed(connections: usize, stop: Stop) -> Result<Load, ConfigError> {
+        let load = Load::Closed { connections, stop };
+        load.validate()?;
+        Ok(load)
+    }
+
+    /// Connections ramped through `stages` (targets are connection counts);
+    /// as many connections as the largest target.
+    pub fn closed_ramp(stages: crate::schedule::Stages) -> Result<Load, ConfigError> {
+        let load = Load::ClosedRamp { stages };
+        load.validate()?;
+        Ok(load)
+    }
+
+    /// `connections` each sending one request per `every` until `stop`.
+    pub fn interval(connections: usize, every: Duration, stop: Stop) -> Result<Load, ConfigError> {
+        let load = Load::Interval {
+            connections,
+            every,
+            stop,
+        };
+        load.validate()?;
+        Ok(load)
+    }
+
+    /// `rate` requests per second until `stop`, over at most `max_connections`.
+    pub fn open(rate: f64, max_connections: usize, stop: Stop) -> Result<Load, ConfigError> {
+        let load = Load::Open {
+            model: OpenModel {
+                rate,
+                stages: None,
+                arrival: crate::schedule::Arrival::Uniform,
+                when_busy: WhenBusy::Queue,
+            },
+            max_connections,
+            stop,
+        };
+        load.validate()?;
+        Ok(load)
+    }
+
+    /// A rate ramped from `from` through `stages` (targets are rates), over at
+    /// most `max_connections`; the run ends with the last stage.
+    pub fn open_stages(
+        from: f64,
+        stages: crate::schedule::Stages,
+        max_connections: usize,
+    ) -> Result<Load, ConfigError> {
+        let stop = Stop::Duration(stages.total());
+        let load = Load::Open {
+            model: OpenModel {
+                rate: from,
+                stages: Some(stages),
+                arrival: crate::schedule::Arrival::Uniform,
+                when_busy: WhenBusy::Queue,
+            },
+            max_connections,
+            stop,
+        };
+        load.validate()?;
+        Ok(load)
+    }
+
+    /// The load that `myriad run`'s flags describe: `--rate` (with or without
+    /// `--stages`) is the open model, `--stages` alone ramps connections,
+    /// `--per-connection-interval` holds mostly-idle connections, and otherwise
+    /// the closed model. `stop` is `-n`/`-z` ([`DEFAULT_DURATION`] if neither).
+    pub fn from_flags(flags: LoadFlags) -> Result<Load, ConfigError> {
+        let stop = flags.stop.unwrap_or(Stop::Duration(DEFAULT_DURATION));
+        let mut load = match (flags.rate, flags.stages, flags.interval) {
+            (Some(_), _, Some(_)) => {
+                return Err(ConfigError::Conflict(
+                    "--per-connection-interval belongs to the closed model; leave out --rate/--stages or the interval",
+                ))
+            }
+            (None, Some(_), Some(_)) => {
+                return Err(ConfigError::Conflict(
+                    "--per-connection-interval holds a fixed number of connections; leave out --stages or the interval",
+                ))
+            }
+            (Some(rate), Some(stages), None) => Load::open_stages(rate, stages, flags.connections)?,
+            (Some(rate), None, None) => Load::open(rate, flags.connections, stop)?,
+            (None, Some(stages), None) => Load::closed_ramp(stages)?,
+            (None, None, Some(every)) => Load::interval(flags.connections, every, stop)?,
+            (None, None, None) => Load::closed(flags.connections, stop)?,
+        };
+        if let Load::Open { model, .. } = &mut load {
+            model.arrival = flags.arrival;
+            model.when_busy = flags.when_busy;
+        }
+        Ok(load)
+    }
+
+    /// Connections the run may hold at once.
+    pub fn connections(&self) -> usize {
+        match self {
+            Load::Closed { connections, .. } | Load::Interval { connections, .. } => *connections,
+            Load::ClosedRamp { stages } => {
+                let most = stages
+                    .as_slice()
+                    .iter()
+                    .map(|s| s.target)
+                    .fold(0.0, f64::max);
+                most.ceil() as usize
+            }
+            Load::Open {
+                max_connections, ..
+            } => *max_connections,
+        }
+    }
+
+    /// When the run stops issuing requests.
+    pub fn stop(&self) -> Stop {
+        match self {
+            Load::Closed { stop, .. } | Load::Interval { stop, .. } | Load::Open { stop, .. } => {
+                *stop
+            }
+            Load::ClosedRamp { stages } => Stop::Duration(stages.total()),
+        }
+    }
+
+    /// The open model's schedule, if this is the open model.
+    pub fn open_model(&self) -> Option<&OpenModel> {
+        match self {
+            Load::Open { model, .. } => Some(model),
+            _ => None,
+        }
+    }
+
+    /// The per-connection interval of mostly-idle connections, if any.
+    pub fn interval_every(&self) -> Option<Duration> {
+        match self {
+            Load::Interval { every, .. } => Some(*every),
+            _ => None,
+        }
+    }
+
+    /// Part `i` of `parts` equal parts of this load (a worker process's share):
+    /// connections and `-n` split as evenly as whole numbers allow (the first
+    /// parts get one more), rates and ramps divided.
+    pub fn part(&self, i: usize, parts: usize) -> Load {
+        let (i, n) = (i as u64, parts.max(1) as u64);
+        let count = |c: usize| share(c as u64, n, i) as usize;
+        let stop = |s: Stop| match s {
+            Stop::Requests(r) => Stop::Requests(share(r, n, i)),
+            d => d,
+        };
+        let factor = 1.0 / n as f64;
+        match self {
+            Load::Closed {
+                connections,
+                stop: s,
+            } => Load::Closed {
+                connections: count(*connections),
+                stop: stop(*s),
+            },
+            Load::ClosedRamp { stages } => Load::ClosedRamp {
+                stages: stages.scaled(factor),
+            },
+            Load::Interval {
+                connections,
+                every,
+                stop: s,
+            } => Load::Interval {
+                connections: count(*connections),
+                every: *every,
+                stop: stop(*s),
+            },
+            Load::Open {
+                model,
+                max_connections,
+                stop: s,
+            } => Load::Open {
+                model: model.scaled(factor),
+                max_connections: count(*max_connections),
+                stop: stop(*s),
+            },
+        }
+    }
+
+    /// Whether this part has nothing to do (a share of zero).
+    pub fn is_empty(&self) -> bool {
+        self.connections() == 0 || self.stop() == Stop::Requests(0)
+    }
+
+    /// Checks the load's own settings; each error names the flag to change.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let range = |flag, expected, got: String| ConfigError::OutOfRange {
+            flag,
+            expected,
+            got,
+        };
+        match self.stop() {
+            Stop::Requests(0) => return Err(range("-n/--requests", "at least 1", "0".into())),
+            Stop::Duration(d) if d.is_zero() => {
+                return Err(range("-z/--duration", "longer than 0", "0".into()))
+            }
+            _ => {}
+        }
+        match self {
+            Load::ClosedRamp { .. } if self.connections() == 0 => {
+                return Err(range(
+                    "--stages",
+                    "a ramp whose largest stage target is at least 1 connection",
+                    "0".into(),
+                ));
+            }
+            Load::Interval { every, .. } if every.is_zero() => {
+                return Err(range(
+                    "--per-connection-interval",
+                    "longer than 0",
+                    "0".into(),
+                ))
+            }
+            Load::Open { model, .. } => {
+                if !(model.rate.is_finite() && model.rate >= 0.0) {
+                    return Err(range("--rate", "a positive number", model.rate.to_string()));
+                }
+                if model.rate == 0.0 && model.stages.is_none() {
+                    return Err(range("--rate", "greater than 0", "0".into()));
+                }
+            }
+            _ => {}
+        }
+        if self.connections() == 0 {
+            return Err(range("-c/--connections", "at least 1", "0".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Part `i` of `total` split into `parts` as evenly as whole numbers allow:
+/// the first `total % parts` parts get one more.
+pub fn share(total: u64, parts: u64, i: u64) -> u64 {
+    total / parts + u64::from(i < total % parts)
+}
+
+/// The load flags of `myriad run`, as given, for [`Load::from_flags`].
+#[derive(Debug, Clone, Default)]
+pub struct LoadFlags {
+    /// `-c`: connections (a cap in the open model).
+    pub connections: usize,
+    /// `-n` or `-z`, if given.
+    pub stop: Option<Stop>,
+    /// `--rate`.
+    pub rate: Option<f64>,
+    /// `--stages`.
+    pub stages: Option<crate::schedule::Stages>,
+    /// `--per-connection-interval`.
+    pub interval: Option<Duration>,
+    /// `--arrival`.
+    pub arrival: crate::schedule::Arrival,
+    /// `--when-busy`.
+    pub when_busy: WhenBusy,
+}
+
 /// Everything the engine needs for one run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     /// The URLs under load; requests are spread over them evenly.
     pub targets: Vec<Target>,
-    /// Concurrent connections (closed model: each issues requests back to back).
-    pub connections: usize,
-    /// When to stop.
-    pub stop: Stop,
+    /// The load model: connections, schedule, and when the run ends.
+    pub load: Load,
     /// Request method.
     pub method: String,
     /// Extra request headers.
@@ -192,9 +525,6 @@ pub struct Config {
     pub threads: usize,
     /// Reuse connections; when false, every request opens a new connection.
     pub keep_alive: bool,
-    /// Mostly-idle connections: each sends one request per interval and waits
-    /// in between, holding its connection for the whole run. `None`: back to back.
-    pub interval: Option<Duration>,
     /// Local addresses to connect from, dealt to connections round-robin. Empty:
     /// the kernel's choice, or enough 127.x addresses picked automatically when
     /// a loopback target needs more ephemeral ports than one address has.
@@ -205,14 +535,6 @@ pub struct Config {
     /// Processes to spread the connections over; `None`: as many as the
     /// open-files limit requires.
     pub processes: Option<usize>,
-    /// Open model: requests are sent on a schedule, whatever the server does,
-    /// over as many connections as needed up to `connections`. `None`: the
-    /// closed model (each connection sends back to back).
-    pub open: Option<OpenModel>,
-    /// Closed model: how many connections work over time, ramped linearly
-    /// through stages (the run ends with the last stage). `connections` must
-    /// be at least the largest target.
-    pub ramp: Option<crate::schedule::Stages>,
     /// Load sent during this first part of the run is kept out of the statistics.
     pub warmup: Option<Duration>,
     /// Length of one interval of the time series (and of the HDR interval log).
@@ -220,10 +542,6 @@ pub struct Config {
     /// Pass/fail checks on the finished run (`p99<250ms`, `error_rate<0.1%`).
     #[serde(skip)]
     pub thresholds: Vec<crate::threshold::Threshold>,
-    /// Write an HdrHistogram interval log of latency here, one histogram per
-    /// statistics interval.
-    #[serde(skip)]
-    pub hdr_log: Option<std::path::PathBuf>,
     /// The command that starts a worker process (program and arguments): the
     /// process reads its work on stdin and streams results on stdout, see
     /// [`crate::engine::worker_process_main`]. Needed only for runs of more
@@ -243,8 +561,10 @@ impl Config {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             targets,
-            connections: 50,
-            stop: Stop::Duration(Duration::from_secs(10)),
+            load: Load::Closed {
+                connections: 50,
+                stop: Stop::Duration(DEFAULT_DURATION),
+            },
             method: "GET".to_string(),
             headers: Vec::new(),
             body: Vec::new(),
@@ -252,21 +572,27 @@ impl Config {
             connect_timeout: Duration::from_secs(5),
             threads: available_cores(),
             keep_alive: true,
-            interval: None,
             sources: Vec::new(),
             connect_rate: None,
             processes: None,
-            open: None,
-            ramp: None,
             warmup: None,
             stats_interval: Duration::from_secs(1),
-            hdr_log: None,
             thresholds: Vec::new(),
             worker_command: None,
         })
     }
 
-    /// Checks every setting; the engine calls this before any traffic.
+    /// Connections the run may hold at once (the load's).
+    pub fn connections(&self) -> usize {
+        self.load.connections()
+    }
+
+    /// When the run stops issuing requests (the load's).
+    pub fn stop(&self) -> Stop {
+        self.load.stop()
+    }
+
+    /// Checks every setting; [`crate::Plan::new`] calls this once, before any traffic.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let range = |flag, expected, got: String| ConfigError::OutOfRange {
             flag,
@@ -276,12 +602,11 @@ impl Config {
         if self.targets.is_empty() {
             return Err(ConfigError::NoTargets);
         }
-        if self.connections == 0 {
-            return Err(range("-c/--connections", "at least 1", "0".into()));
-        }
-        if self.connections < self.targets.len() {
+        self.load.validate()?;
+        let connections = self.connections();
+        if connections < self.targets.len() {
             return Err(ConfigError::FewerConnectionsThanTargets {
-                connections: self.connections,
+                connections,
                 targets: self.targets.len(),
             });
         }
@@ -292,42 +617,15 @@ impl Config {
                 self.threads.to_string(),
             ));
         }
-        match self.stop {
-            Stop::Requests(0) => return Err(range("-n/--requests", "at least 1", "0".into())),
-            Stop::Duration(d) if d.is_zero() => {
-                return Err(range("-z/--duration", "longer than 0", "0".into()))
-            }
-            _ => {}
-        }
         if self.timeout.is_zero() {
             return Err(range("--timeout", "longer than 0", "0".into()));
         }
         if self.connect_timeout.is_zero() {
             return Err(range("--connect-timeout", "longer than 0", "0".into()));
         }
-        if self.interval.is_some_and(|d| d.is_zero()) {
-            return Err(range(
-                "--per-connection-interval",
-                "longer than 0",
-                "0".into(),
-            ));
-        }
         if let Some(r) = self.connect_rate {
             if !(r.is_finite() && r > 0.0) {
                 return Err(range("--connect-rate", "a positive number", r.to_string()));
-            }
-        }
-        if let Some(open) = &self.open {
-            if !(open.rate.is_finite() && open.rate >= 0.0) {
-                return Err(range("--rate", "a positive number", open.rate.to_string()));
-            }
-            if open.rate == 0.0 && open.stages.is_none() {
-                return Err(range("--rate", "greater than 0", "0".into()));
-            }
-            if self.interval.is_some() {
-                return Err(ConfigError::Conflict(
-                    "--per-connection-interval belongs to the closed model; leave out --rate/--stages or the interval",
-                ));
             }
         }
         if self
@@ -339,21 +637,6 @@ impl Config {
                 "--source addresses must be of the same IP version as the target URLs",
             ));
         }
-        if let Some(ramp) = &self.ramp {
-            if self.open.is_some() {
-                return Err(ConfigError::Conflict(
-                    "a ramp of connections belongs to the closed model; --stages with --rate ramps the rate instead",
-                ));
-            }
-            let most = ramp.as_slice().iter().map(|s| s.target).fold(0.0, f64::max);
-            if most > self.connections as f64 {
-                return Err(range(
-                    "-c/--connections",
-                    "at least the largest stage target",
-                    self.connections.to_string(),
-                ));
-            }
-        }
         if self.stats_interval < Duration::from_millis(10) {
             return Err(range(
                 "--stats-interval",
@@ -361,7 +644,7 @@ impl Config {
                 format!("{:?}", self.stats_interval),
             ));
         }
-        if let (Some(w), Stop::Duration(d)) = (self.warmup, self.stop) {
+        if let (Some(w), Stop::Duration(d)) = (self.warmup, self.stop()) {
             if w >= d {
                 return Err(range(
                     "--warmup",
@@ -452,21 +735,26 @@ mod tests {
     fn validation() {
         let mut c = Config::new(&["http://127.0.0.1:1/"]).unwrap();
         assert_eq!(c.validate(), Ok(()));
-        c.connections = 0;
+        c.load = Load::Closed {
+            connections: 0,
+            stop: Stop::Requests(1),
+        };
         assert!(c
             .validate()
             .unwrap_err()
             .to_string()
             .contains("-c/--connections"));
-        c.connections = 1;
-        c.stop = Stop::Requests(0);
+        c.load = Load::Closed {
+            connections: 1,
+            stop: Stop::Requests(0),
+        };
         assert!(c
             .validate()
             .unwrap_err()
             .to_string()
             .contains("-n/--requests"));
         let mut c = Config::new(&["http://127.0.0.1:1/", "http://127.0.0.1:2/"]).unwrap();
-        c.connections = 1;
+        c.load = Load::closed(1, Stop::Requests(5)).unwrap();
         assert!(matches!(
             c.validate(),
             Err(ConfigError::FewerConnectionsThanTargets { .. })

@@ -43,6 +43,7 @@
 pub mod config;
 pub mod duration;
 pub mod engine;
+pub mod feed;
 pub mod find_max;
 pub mod metrics;
 pub mod proto;
@@ -52,8 +53,8 @@ pub mod summary;
 pub mod sys;
 pub mod threshold;
 
-pub use config::{parse_header, Config, ConfigError, Stop, Target};
+pub use config::{parse_header, Config, ConfigError, Load, LoadFlags, Stop, Target, WhenBusy};
 pub use duration::{parse_duration, DurationError};
-pub use engine::{run, start, Progress, Run, RunError};
+pub use engine::{run, start, start_plan, Plan, Progress, Run, RunError};
 pub use metrics::{ErrorKind, Outcome, Tally};
 pub use summary::Summary;

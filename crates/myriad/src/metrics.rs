@@ -100,6 +100,7 @@ pub struct Tally {
     latency: Histogram<u64>,
     service: Histogram<u64>,
     dropped: u64,
+    queued: u64,
 }
 
 impl Default for Tally {
@@ -120,6 +121,7 @@ impl Tally {
             latency: new_histogram(),
             service: new_histogram(),
             dropped: 0,
+            queued: 0,
         }
     }
 
@@ -162,6 +164,19 @@ impl Tally {
         self.dropped
     }
 
+    /// Counts a request that was due while every allowed connection was busy
+    /// and waited for one (open model, the default `--when-busy queue`). It is
+    /// issued like any other; this only says it was sent late.
+    #[inline]
+    pub fn note_queued(&mut self) {
+        self.queued += 1;
+    }
+
+    /// Requests that waited for a free connection (open model).
+    pub fn queued(&self) -> u64 {
+        self.queued
+    }
+
     /// Service time of responses, from actual send (open model only; empty otherwise).
     pub fn service(&self) -> &Histogram<u64> {
         &self.service
@@ -182,6 +197,7 @@ impl Tally {
         let _ = self.latency.add(&other.latency);
         let _ = self.service.add(&other.service);
         self.dropped += other.dropped;
+        self.queued += other.queued;
     }
 
     /// Requests handed out.
@@ -323,11 +339,6 @@ impl Recorder {
             .map(|t| t.issued().saturating_sub(t.completed()))
             .collect()
     }
-
-    /// Requests handed out, warm-up included.
-    pub fn issued_all(&self) -> u64 {
-        self.targets.iter().map(Tally::issued).sum::<u64>() + self.warmup.issued()
-    }
 }
 
 /// A worker's connection state at the moment it shipped a delta: levels, not
@@ -382,6 +393,9 @@ pub(crate) mod wire {
         latency: String,
         service: String,
         dropped: u64,
+        /// Absent in deltas of workers from before it existed.
+        #[serde(default)]
+        queued: u64,
     }
 
     #[derive(Debug, Serialize, Deserialize)]
@@ -425,6 +439,7 @@ pub(crate) mod wire {
                 latency: encode(&t.latency),
                 service: encode(&t.service),
                 dropped: t.dropped,
+                queued: t.queued,
             }
         }
     }
@@ -447,6 +462,7 @@ pub(crate) mod wire {
             t.latency = decode(&wt.latency)?;
             t.service = decode(&wt.service)?;
             t.dropped = wt.dropped;
+            t.queued = wt.queued;
             Ok(t)
         }
     }

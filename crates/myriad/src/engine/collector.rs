@@ -3,14 +3,14 @@
 //! kernel's socket memory while the run goes on.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{Event, SourceEnd};
+use crate::feed::{Interval, Sink};
 use crate::metrics::{ErrorKind, Gauges, Outcome, Recorder, Tally};
 use crate::summary::{IntervalStats, KernelUsage};
 use crate::sys::{self, CpuTime};
@@ -31,18 +31,15 @@ pub(crate) struct Collected {
     pub series: Vec<IntervalStats>,
 }
 
-/// Where the collector writes as intervals complete.
-pub(crate) struct Outputs {
-    /// The HdrHistogram interval log, if asked for.
-    pub hdr_log: Option<std::fs::File>,
-    pub stats_interval: Duration,
-}
+/// The sinks of the live feed, shared with [`crate::Run::subscribe`].
+pub(crate) type Sinks = Arc<Mutex<Vec<Box<dyn Sink>>>>;
 
 /// The running collector.
 pub(crate) struct Handle {
     thread: Option<JoinHandle<Collected>>,
     open: Arc<AtomicU64>,
     targets: usize,
+    pub sinks: Sinks,
 }
 
 impl Handle {
@@ -73,18 +70,20 @@ pub(crate) fn start(
     rx: Receiver<Event>,
     sources: usize,
     targets: usize,
-    outputs: Outputs,
+    stats_interval: Duration,
 ) -> Handle {
     let open = Arc::new(AtomicU64::new(0));
-    let live = open.clone();
+    let sinks: Sinks = Arc::default();
+    let (live, feed) = (open.clone(), sinks.clone());
     let thread = std::thread::Builder::new()
         .name("myriad-collector".into())
-        .spawn(move || collect(rx, sources, targets, &live, outputs))
+        .spawn(move || collect(rx, sources, targets, &live, stats_interval, feed))
         .ok();
     Handle {
         thread,
         open,
         targets,
+        sinks,
     }
 }
 
@@ -104,16 +103,12 @@ struct Pending {
     warmup_requests: u64,
 }
 
-/// Builds the time series as intervals complete, and writes the HDR log.
+/// Builds the time series as intervals complete, and feeds the sinks.
 struct Series {
     interval: Duration,
     pending: BTreeMap<u64, Pending>,
     done: Vec<IntervalStats>,
-    log: Option<(
-        std::fs::File,
-        hdrhistogram::serialization::V2DeflateSerializer,
-    )>,
-    log_started: bool,
+    sinks: Sinks,
 }
 
 impl Series {
@@ -127,7 +122,7 @@ impl Series {
     }
 
     /// Completes pending intervals as far as `upto` allows, in order.
-    fn complete(&mut self, upto: Complete) {
+    fn complete(&mut self, upto: Complete, open_connections: u64) {
         while let Some((&index, _)) = self.pending.first_key_value() {
             match upto {
                 Complete::Nothing => break,
@@ -138,42 +133,20 @@ impl Series {
                 break;
             };
             let tally = p.tally.unwrap_or_default();
-            self.write_log(index, &tally);
-            self.done.push(IntervalStats::new(
+            let stats = IntervalStats::new(index, self.interval, &tally, p.warmup_requests);
+            let interval = Interval {
                 index,
-                self.interval,
-                &tally,
-                p.warmup_requests,
-            ));
-        }
-    }
-
-    fn write_log(&mut self, index: u64, tally: &Tally) {
-        use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
-        let Some((file, serializer)) = self.log.as_mut() else {
-            return;
-        };
-        let mut builder = IntervalLogWriterBuilder::new();
-        if !self.log_started {
-            builder
-                .add_comment("[Logged with myriad; latency in microseconds, max in milliseconds]")
-                .add_comment("[Histogram log format version 1.3]")
-                .with_start_time(std::time::SystemTime::now())
-                .with_max_value_divisor(1000.0);
-            self.log_started = true;
-        }
-        let written = builder.begin_log_with(file, serializer).map(|mut w| {
-            w.write_histogram(
-                tally.latency(),
-                self.interval * index as u32,
-                self.interval,
-                None,
-            )
-            .is_ok()
-        });
-        if !matches!(written, Ok(true)) {
-            // A log that cannot be written is abandoned, not retried per interval.
-            self.log = None;
+                len: self.interval,
+                stats: &stats,
+                tally: &tally,
+                open_connections,
+            };
+            if let Ok(mut sinks) = self.sinks.lock() {
+                for sink in sinks.iter_mut() {
+                    sink.interval(&interval);
+                }
+            }
+            self.done.push(stats);
         }
     }
 }
@@ -205,7 +178,8 @@ fn collect(
     sources: usize,
     targets: usize,
     open: &AtomicU64,
-    outputs: Outputs,
+    stats_interval: Duration,
+    sinks: Sinks,
 ) -> Collected {
     let mut states: Vec<SourceState> = (0..sources)
         .map(|_| SourceState {
@@ -216,13 +190,10 @@ fn collect(
         })
         .collect();
     let mut series = Series {
-        interval: outputs.stats_interval,
+        interval: stats_interval,
         pending: BTreeMap::new(),
         done: Vec::new(),
-        log: outputs
-            .hdr_log
-            .map(|f| (f, hdrhistogram::serialization::V2DeflateSerializer::new())),
-        log_started: false,
+        sinks,
     };
     let baseline = sys::kernel_memory();
     let mut peak = baseline;
@@ -242,11 +213,9 @@ fn collect(
                     s.gauges = gauges;
                     s.last_interval = s.last_interval.max(Some(interval));
                 }
-                open.store(
-                    states.iter().map(|s| s.gauges.open).sum(),
-                    Ordering::Relaxed,
-                );
-                series.complete(complete_upto(&states));
+                let now_open = states.iter().map(|s| s.gauges.open).sum();
+                open.store(now_open, Ordering::Relaxed);
+                series.complete(complete_upto(&states), now_open);
             }
             Ok(Event::Ended { source, end }) => {
                 if let Some(s) = states.get_mut(source) {
@@ -255,7 +224,7 @@ fn collect(
                     }
                     s.end = Some(end);
                 }
-                series.complete(complete_upto(&states));
+                series.complete(complete_upto(&states), open.load(Ordering::Relaxed));
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
@@ -269,9 +238,11 @@ fn collect(
             }
         }
     }
-    series.complete(Complete::All);
-    if let Some((file, _)) = series.log.as_mut() {
-        let _ = file.flush();
+    series.complete(Complete::All, open.load(Ordering::Relaxed));
+    if let Ok(mut sinks) = series.sinks.lock() {
+        for sink in sinks.iter_mut() {
+            sink.finish();
+        }
     }
     let mut out = Collected {
         recorder: Recorder::new(targets),

@@ -1,50 +1,38 @@
 //! One connection's request loop: the only request loop in the engine.
 //!
-//! A connection takes a ticket from its worker, (re)connects if it has no open
-//! socket, writes the prebuilt request, waits for the response to become
-//! readable, borrows a read buffer, parses the response, records exactly one
-//! outcome, and goes again: at once (closed model), or after its interval
-//! (mostly-idle connections). It ends when its worker hands out no more
-//! tickets. Any error drops the socket; the next ticket reconnects. Between
-//! requests a connection holds its socket and nothing else.
+//! A connection asks its [`Tickets`] what to do next (the ticket seam: load
+//! models differ only there), connects through its [`Dialer`] if it has no
+//! stream (the transport seam), hands the ticket to its protocol's
+//! [`Session`] with as many more as the session may have in flight (the
+//! protocol seam), and records exactly one outcome per ticket as the session
+//! completes them. It matches on neither the load model nor the protocol.
+//! Any error drops the stream, and every request still in flight on it ends
+//! with that error; the next ticket reconnects. Between requests a connection
+//! holds its stream and nothing else.
 
-use std::io;
-use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::SemaphorePermit;
 
-use super::open::{next_ticket, retire, Slot};
-use super::worker::{micros, TargetWire, WorkerCtx};
+use super::tickets::{Next, Tickets};
+use super::transport::Dialer;
+use super::worker::{micros, WorkerCtx};
 use crate::metrics::{ErrorKind, Outcome};
-use crate::proto::response::{Response, ResponseParser, Step};
-use crate::proto::ProtoError;
+use crate::proto::session::IoCounts;
+use crate::proto::{Flight, Protocol, Session};
 
-/// A response head larger than this is a protocol error.
-const MAX_HEAD_BUF: usize = 64 * 1024;
-/// How often a connection held back by a ramp looks again.
-const RAMP_CHECK: Duration = Duration::from_millis(20);
 /// Pause after a connect fails for lack of files or ports, so a worker at the
 /// machine's limit does not spin.
 const LIMIT_BACKOFF: Duration = Duration::from_millis(10);
 
-/// Bytes moved by one request, counted even when it fails.
-#[derive(Debug, Default, Clone, Copy)]
-pub(super) struct IoCounts {
-    pub sent: u64,
-    pub received: u64,
-}
-
-/// A connection's socket, if open, and whether it was ever open.
-struct Socket {
-    stream: Option<TcpStream>,
+/// A connection's stream, if open, and whether it was ever open.
+struct Link<S> {
+    stream: Option<S>,
     ever_connected: bool,
 }
 
-impl Socket {
+impl<S> Link<S> {
     fn close(&mut self, ctx: &WorkerCtx) {
         if self.stream.take().is_some() {
             ctx.note_closed();
@@ -52,159 +40,156 @@ impl Socket {
     }
 }
 
-/// Where a connection's requests come from.
-pub(super) enum Tickets {
-    /// Closed model: the connection takes the next request itself, at once.
-    /// `index` is its place among the run's connections (for a ramp).
-    Closed { index: usize },
-    /// Open model: the worker's scheduler hands requests to this slot when due.
-    Open(Rc<Slot>),
-}
-
-/// Runs one connection until its worker stops handing out tickets.
-pub(super) async fn connection_loop(
+/// Runs one connection until its tickets end.
+pub(super) async fn connection_loop<D: Dialer, P: Protocol>(
     ctx: Rc<WorkerCtx>,
-    target: usize,
-    source: Option<IpAddr>,
-    tickets: Tickets,
+    dialer: D,
+    protocol: P,
+    mut tickets: Tickets,
 ) {
-    let wire = &ctx.targets[target];
-    let mut socket = Socket {
+    let target = tickets.target();
+    let mut session = protocol.session(&ctx.targets[target]);
+    let mut link = Link {
         stream: None,
         ever_connected: false,
     };
-    let mut now = Instant::now();
     loop {
-        if let (Tickets::Closed { index }, Some(ramp)) = (&tickets, &ctx.ramp) {
-            // A ramp of connections: this one works only while the ramp's
-            // count is above its index; otherwise it closes and waits.
-            if *index as f64 >= ramp.rate_at(now.saturating_duration_since(ctx.started)) {
-                socket.close(&ctx);
-                if ctx.stopped(now) {
-                    break;
+        if session.in_flight() == 0 {
+            let (ticket, permit) = match tickets.next(&ctx, link.stream.is_some()).await {
+                Next::Ticket(t, permit) => (t, permit),
+                Next::Close => {
+                    link.close(&ctx);
+                    continue;
                 }
-                tokio::time::sleep(RAMP_CHECK).await;
-                now = Instant::now();
-                continue;
+                Next::End => break,
+            };
+            if link.stream.is_none() {
+                // Boxed: connecting is rare (once per connection with
+                // keep-alive), and inline its timers would make every idle
+                // connection's state hundreds of bytes larger.
+                let first = !link.ever_connected;
+                match Box::pin(connect(&ctx, &dialer, first, permit)).await {
+                    Ok(stream) => {
+                        link.stream = Some(stream);
+                        link.ever_connected = true;
+                    }
+                    Err(kind) => {
+                        let latency =
+                            micros(Instant::now().saturating_duration_since(ticket.intended));
+                        let service = ticket.scheduled.then_some(latency);
+                        let io = IoCounts::default();
+                        ctx.finish(target, ticket, Outcome::Error(kind), latency, service, io);
+                        continue;
+                    }
+                }
+            }
+            session.submit(Flight {
+                ticket,
+                sent: Instant::now(),
+            });
+        }
+        while session.in_flight() < session.max_in_flight() {
+            match tickets.try_next(&ctx) {
+                Some(ticket) => session.submit(Flight {
+                    ticket,
+                    sent: Instant::now(),
+                }),
+                None => break,
             }
         }
-        let mut permit = None;
-        if socket.stream.is_none() && matches!(tickets, Tickets::Closed { .. }) {
-            // Wait for this connect's pacing slot and a connect permit before
-            // taking the request: the generator's own ramp-up and queueing are
-            // not the server's latency (the connect itself still counts).
-            if let Some(slot) = ctx.connect_slot() {
-                tokio::time::sleep_until(slot.into()).await;
-            }
-            permit = ctx.connect_permits.acquire().await.ok();
-            now = Instant::now();
-        }
-        let (ticket, sent) = match &tickets {
-            Tickets::Closed { .. } => match ctx.take_ticket(target, now) {
-                Some(t) => (t, now),
-                None => break,
-            },
-            Tickets::Open(slot) => match next_ticket(slot, &ctx, target).await {
-                Some(t) => (t, Instant::now()),
-                None => break,
-            },
+        let Some(stream) = link.stream.as_mut() else {
+            abandon(&ctx, target, &mut session, ErrorKind::Io);
+            continue;
         };
-        let mut io = IoCounts::default();
+        let deadline = session
+            .deadline(ctx.timeout)
+            .unwrap_or_else(|| Instant::now() + ctx.timeout);
         // Boxed, so a connection waiting between requests holds only its
-        // socket and a timer, not the in-flight state (about 400 bytes less
-        // per idle connection, for one small allocation per request).
-        let result = Box::pin(request(&ctx, wire, source, &mut socket, permit, &mut io)).await;
-        now = Instant::now();
-        let outcome = match result {
-            Ok(response) => {
-                if !(response.keep_alive && ctx.keep_alive) {
-                    socket.close(&ctx);
+        // stream and its tickets, not the in-flight state (one small
+        // allocation per request).
+        let done = Box::pin(tokio::time::timeout_at(
+            deadline.into(),
+            session.complete(stream, &ctx.pool),
+        ))
+        .await;
+        let now = Instant::now();
+        let kind = match done {
+            Ok(Some(c)) => match c.result {
+                Ok(response) => {
+                    let reuse = response.keep_alive && ctx.keep_alive;
+                    record(
+                        &ctx,
+                        target,
+                        c.flight,
+                        Outcome::Status(response.status),
+                        now,
+                        c.io,
+                    );
+                    if reuse {
+                        continue;
+                    }
+                    ErrorKind::Io
                 }
-                Outcome::Status(response.status)
-            }
-            Err(kind) => {
-                socket.close(&ctx);
-                Outcome::Error(kind)
-            }
+                Err(kind) => {
+                    record(&ctx, target, c.flight, Outcome::Error(kind), now, c.io);
+                    kind
+                }
+            },
+            Ok(None) => continue,
+            Err(_) => ErrorKind::Timeout,
         };
-        // Latency counts from when the request was due, so a late send (a
-        // stalled server, a busy event loop) shows up in it; the open model
-        // also records the service time from the actual send.
-        let latency = micros(now.saturating_duration_since(ticket.intended));
-        let service = matches!(tickets, Tickets::Open(_))
-            .then(|| micros(now.saturating_duration_since(sent)));
-        ctx.finish(target, ticket, outcome, latency, service, io);
-        if let Some(every) = ctx.interval {
-            // Hold the connection, idle, until the next request is due (or the
-            // run ends, which the next ticket then says).
-            let due = sent + every;
-            let wake = ctx.deadline.map_or(due, |d| d.min(due));
-            if wake > now {
-                tokio::time::sleep_until(wake.into()).await;
-                now = Instant::now();
-            }
-        }
+        // The stream is given up: a response that closes it, an error, or a
+        // timeout. Whatever else was in flight on it ends with the same kind.
+        link.close(&ctx);
+        abandon(&ctx, target, &mut session, kind);
     }
-    socket.close(&ctx);
-    if let Tickets::Open(_) = &tickets {
-        retire(&ctx);
+    link.close(&ctx);
+    tickets.retire(&ctx);
+}
+
+/// Records how one request ended. Latency counts from when the request was
+/// due, so a late send (a stalled server, a busy event loop, a queue for a
+/// connection) shows up in it; a scheduled request also records its service
+/// time from the actual send.
+fn record(
+    ctx: &WorkerCtx,
+    target: usize,
+    flight: Flight,
+    outcome: Outcome,
+    now: Instant,
+    io: IoCounts,
+) {
+    let latency = micros(now.saturating_duration_since(flight.ticket.intended));
+    let service = flight
+        .ticket
+        .scheduled
+        .then(|| micros(now.saturating_duration_since(flight.sent)));
+    ctx.finish(target, flight.ticket, outcome, latency, service, io);
+}
+
+/// Ends every request still in flight on an abandoned stream with `kind`.
+fn abandon<S: Session>(ctx: &WorkerCtx, target: usize, session: &mut S, kind: ErrorKind) {
+    let now = Instant::now();
+    while let Some(flight) = session.abandon() {
+        record(
+            ctx,
+            target,
+            flight,
+            Outcome::Error(kind),
+            now,
+            IoCounts::default(),
+        );
     }
 }
 
-async fn request(
+async fn connect<D: Dialer>(
     ctx: &WorkerCtx,
-    wire: &TargetWire,
-    source: Option<IpAddr>,
-    socket: &mut Socket,
-    permit: Option<SemaphorePermit<'_>>,
-    io: &mut IoCounts,
-) -> Result<Response, ErrorKind> {
-    let s = match &mut socket.stream {
-        Some(s) => s,
-        None => {
-            // Boxed: connecting is rare (once per connection with keep-alive),
-            // and inline its timers would make every idle connection's state
-            // machine hundreds of bytes larger. The closed model got its
-            // pacing slot and permit before taking the request; the open
-            // model waits for them here (a due request that waits is late).
-            let s = Box::pin(connect(
-                ctx,
-                wire.addr,
-                source,
-                !socket.ever_connected,
-                permit,
-            ))
-            .await?;
-            socket.ever_connected = true;
-            socket.stream.insert(s)
-        }
-    };
-    match tokio::time::timeout(ctx.timeout, exchange(ctx, s, wire, io)).await {
-        Ok(result) => result,
-        Err(_) => Err(ErrorKind::Timeout),
-    }
-}
-
-async fn connect(
-    ctx: &WorkerCtx,
-    addr: SocketAddr,
-    source: Option<IpAddr>,
+    dialer: &D,
     first: bool,
-    permit: Option<SemaphorePermit<'_>>,
-) -> Result<TcpStream, ErrorKind> {
-    // Bounding connects in flight keeps a burst of thousands from overflowing
-    // the server's listen backlog (which turns into SYN retries of a second or more).
-    let _permit = match permit {
-        Some(p) => Some(p),
-        None => {
-            if let Some(slot) = ctx.connect_slot() {
-                tokio::time::sleep_until(slot.into()).await;
-            }
-            ctx.connect_permits.acquire().await.ok()
-        }
-    };
+    _permit: Option<SemaphorePermit<'_>>,
+) -> Result<D::Stream, ErrorKind> {
     let started = Instant::now();
-    match tokio::time::timeout(ctx.connect_timeout, open(addr, source)).await {
+    match tokio::time::timeout(ctx.connect_timeout, dialer.dial()).await {
         Err(_) => Err(ErrorKind::ConnectTimeout),
         Ok(Err(e)) => {
             if ctx.note_connect_error(&e) {
@@ -213,87 +198,8 @@ async fn connect(
             Err(ErrorKind::Connect)
         }
         Ok(Ok(s)) => {
-            // Requests are written whole; Nagle would only delay them.
-            let _ = s.set_nodelay(true);
             ctx.note_connected(micros(started.elapsed()), first);
             Ok(s)
         }
     }
-}
-
-/// Opens a connection, from `source` if given. The source is bound with
-/// `IP_BIND_ADDRESS_NO_PORT`, so the kernel picks the port at `connect()` per
-/// destination, and each source address has the whole ephemeral range for
-/// each destination.
-async fn open(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
-    let Some(ip) = source else {
-        return TcpStream::connect(addr).await;
-    };
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    if ip.is_ipv4() {
-        crate::sys::set_bind_address_no_port(std::os::fd::AsRawFd::as_raw_fd(&socket))?;
-    }
-    socket.bind(SocketAddr::new(ip, 0))?;
-    socket.connect(addr).await
-}
-
-/// Writes the request and reads one complete response.
-async fn exchange(
-    ctx: &WorkerCtx,
-    stream: &mut TcpStream,
-    wire: &TargetWire,
-    io: &mut IoCounts,
-) -> Result<Response, ErrorKind> {
-    stream.write_all(&wire.request).await.map_err(io_error)?;
-    io.sent += wire.request.len() as u64;
-    // Wait for the answer without a buffer: an idle or slow connection holds none.
-    stream.readable().await.map_err(io_error)?;
-    let mut lent = ctx.pool.take();
-    let buf = &mut lent.buf;
-    let mut parser = ResponseParser::new(wire.is_head);
-    let (mut start, mut end) = (0usize, 0usize);
-    loop {
-        if end == buf.len() {
-            if start > 0 {
-                buf.copy_within(start..end, 0);
-                end -= start;
-                start = 0;
-            } else if buf.len() < MAX_HEAD_BUF {
-                buf.resize(buf.len() * 2, 0);
-            }
-        }
-        // `read` (not `try_read`) clears readiness on a short read, which saves
-        // an extra EAGAIN syscall per request.
-        let n = stream.read(&mut buf[end..]).await.map_err(io_error)?;
-        if n == 0 {
-            return parser.eof().ok_or(ErrorKind::Io);
-        }
-        io.received += n as u64;
-        end += n;
-        let full = start == 0 && end == buf.len() && buf.len() >= MAX_HEAD_BUF;
-        let (used, step) = parser
-            .parse(&buf[start..end], full)
-            .map_err(|_: ProtoError| ErrorKind::Protocol)?;
-        start += used;
-        if let Step::Done(mut response) = step {
-            if start != end {
-                // Bytes no request asked for: the response counts, the connection
-                // cannot be trusted for the next one.
-                response.keep_alive = false;
-            }
-            return Ok(response);
-        }
-        if start == end {
-            start = 0;
-            end = 0;
-        }
-    }
-}
-
-fn io_error(_: io::Error) -> ErrorKind {
-    ErrorKind::Io
 }

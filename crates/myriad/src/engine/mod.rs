@@ -12,12 +12,14 @@
 //! running engine.
 
 mod collector;
+mod connect_pace;
 mod connection;
 mod open;
-mod pacer;
-mod plan;
+pub mod plan;
 mod process;
 pub mod shape;
+mod tickets;
+pub(crate) mod transport;
 mod worker;
 
 use std::net::IpAddr;
@@ -28,14 +30,17 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ConfigError, Stop};
+use crate::config::{Config, ConfigError, Load, Stop};
 use crate::metrics::{Gauges, Recorder, Tally};
 use crate::proto::request::{build_request, RequestSpec};
+use crate::proto::session::TargetWire;
 use crate::summary::{Summary, TargetSummary};
 use crate::sys::{self, CpuTime};
+pub use plan::{Plan, ProcessPlan, WorkerPlan};
 pub use process::worker_process_main;
 pub use shape::{Shape, ShapeError};
-use worker::{run_worker, TargetWire, WorkerProgress, WorkerSettings};
+pub(crate) use tickets::Ticket;
+use worker::{run_worker, WorkerProgress, WorkerSettings};
 
 /// Why a run could not start or finish.
 #[derive(Debug, thiserror::Error)]
@@ -136,34 +141,32 @@ pub struct Run {
     worker_pids: Vec<u32>,
 }
 
-/// Starts a run on its own threads (and processes) and returns at once.
+/// Plans `config` and starts it on its own threads (and processes); returns at once.
 pub fn start(config: Config) -> Result<Run, RunError> {
-    config.validate()?;
-    let open_files_limit = sys::raise_open_files_limit();
-    let shape = Shape::plan(&config, open_files_limit)?;
+    start_plan(Plan::new(config)?)
+}
+
+/// Starts a run as planned and returns at once.
+pub fn start_plan(plan: Plan) -> Result<Run, RunError> {
     let cancel = CancellationToken::new();
     let started = Instant::now();
     let (events, rx) = mpsc::channel();
-    let hdr_log = match &config.hdr_log {
-        Some(path) => Some(std::fs::File::create(path).map_err(|e| RunError::Output {
-            path: path.display().to_string(),
-            source: e,
-        })?),
-        None => None,
-    };
     let collector = collector::start(
         rx,
-        shape.sources(),
-        config.targets.len(),
-        collector::Outputs {
-            hdr_log,
-            stats_interval: config.stats_interval,
-        },
+        plan.sources(),
+        plan.config.targets.len(),
+        plan.config.stats_interval,
     );
-    let workers = if shape.processes > 1 {
-        process::launch(&config, &shape, &cancel, &events)?
-    } else {
-        launch_threads(&config, &shape, started, &cancel, &events)?
+    let workers = match plan.processes.as_slice() {
+        [one] => launch_threads(
+            &plan.config,
+            &plan.shape.source_addrs,
+            one,
+            started,
+            &cancel,
+            &events,
+        )?,
+        _ => process::launch(&plan, &cancel, &events)?,
     };
     drop(events);
     Ok(Run {
@@ -172,16 +175,17 @@ pub fn start(config: Config) -> Result<Run, RunError> {
         collector,
         cancel,
         started,
-        config,
-        shape,
+        config: plan.config,
+        shape: plan.shape,
         worker_pids: workers.pids,
     })
 }
 
-/// Starts this process's worker threads for `config` as shaped.
+/// Starts this process's worker threads for its part of the run.
 pub(crate) fn launch_threads(
     config: &Config,
-    shape: &Shape,
+    sources: &[IpAddr],
+    part: &ProcessPlan,
     started: Instant,
     cancel: &CancellationToken,
     events: &Sender<Event>,
@@ -201,60 +205,37 @@ pub(crate) fn launch_threads(
             is_head: config.method.eq_ignore_ascii_case("HEAD"),
         })
         .collect();
-    let requests = match config.stop {
-        Stop::Requests(n) => Some(n),
-        Stop::Duration(_) => None,
-    };
-    let plans = plan::plan(
-        config.connections,
-        shape.threads_per_process,
-        config.targets.len(),
-        requests,
-    );
-    let threads = plans.len();
-    let sources: Arc<[IpAddr]> = shape.source_addrs.clone().into();
-    let duration = match config.stop {
-        Stop::Duration(d) => Some(d),
-        Stop::Requests(_) => None,
-    };
-    let seed = fastrand::u64(..);
     let settings = WorkerSettings {
         targets,
-        sources,
+        sources: sources.to_vec().into(),
         timeout: config.timeout,
         connect_timeout: config.connect_timeout,
         keep_alive: config.keep_alive,
-        interval: config.interval,
         started,
-        deadline: match config.stop {
+        deadline: match part.load.stop() {
             Stop::Duration(d) => Some(started + d),
             Stop::Requests(_) => None,
         },
-        connect_rate: shape.connect_rate.map(|r| r / threads as f64),
         stats_interval: config.stats_interval,
         warmup_end: config.warmup.map(|w| started + w),
-        open: None,
-        ramp: config
-            .ramp
-            .as_ref()
-            .map(|stages| crate::schedule::Schedule::stages(0.0, stages)),
+        ramp: match &part.load {
+            Load::ClosedRamp { stages } => Some(crate::schedule::Schedule::stages(0.0, stages)),
+            _ => None,
+        },
+        interval: part.load.interval_every(),
+        when_busy: part
+            .load
+            .open_model()
+            .map(|m| m.when_busy)
+            .unwrap_or_default(),
     };
+    let threads = part.workers.len();
     let mut handles = Vec::with_capacity(threads);
     let mut progress = Vec::with_capacity(threads);
-    for (i, plan) in plans.into_iter().enumerate() {
+    for (i, plan) in part.workers.iter().cloned().enumerate() {
         let p = Arc::new(WorkerProgress::default());
         progress.push(p.clone());
-        let (mut settings, token, events) = (settings.clone(), cancel.clone(), events.clone());
-        settings.open = config.open.as_ref().map(|o| open::OpenPlan {
-            schedule: o.scaled(1.0 / threads as f64).schedule(duration),
-            arrival: o.arrival,
-            phase: (i + 1) as f64 / threads as f64,
-            budget: requests.map(|n| plan::share(n, threads as u64, i as u64)),
-            cap: plan.connections.len(),
-            seed: seed.wrapping_add(i as u64),
-            first: i,
-            stride: threads,
-        });
+        let (settings, token, events) = (settings.clone(), cancel.clone(), events.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("myriad-worker-{i}"))
             .spawn(move || run_worker(i, plan, settings, token, p, events));
@@ -279,11 +260,10 @@ pub(crate) fn launch_threads(
 /// Runs `config` to the end on the calling thread and returns its summary.
 ///
 /// ```no_run
-/// use myriad::{Config, Stop};
+/// use myriad::{Config, Load, Stop};
 ///
 /// let mut config = Config::new(&["http://127.0.0.1:8080/"])?;
-/// config.connections = 10;
-/// config.stop = Stop::Requests(1_000);
+/// config.load = Load::closed(10, Stop::Requests(1_000))?;
 /// let summary = myriad::run(config)?;
 /// assert_eq!(summary.total.issued(), 1_000);
 /// assert!(summary.total.balanced());
@@ -303,6 +283,15 @@ impl Run {
             failures,
             open_connections: self.collector.open_connections(),
             elapsed: self.started.elapsed(),
+        }
+    }
+
+    /// Adds a sink to the live feed: from now on it gets each statistics
+    /// interval's merged figures as the interval completes, then `finish` at
+    /// the end. Subscribe right after [`start`] to miss no interval.
+    pub fn subscribe(&self, sink: Box<dyn crate::feed::Sink>) {
+        if let Ok(mut sinks) = self.collector.sinks.lock() {
+            sinks.push(sink);
         }
     }
 
@@ -362,13 +351,13 @@ impl Run {
         let parent_rss = sys::peak_rss_bytes();
         Ok(Summary {
             elapsed,
-            connections: self.config.connections,
+            connections: self.config.connections(),
             threads: self.shape.threads_per_process,
             processes: self.shape.processes,
             source_addresses: self.shape.source_addrs.len(),
-            stop: self.config.stop,
+            stop: self.config.stop(),
             keep_alive: self.config.keep_alive,
-            interval: self.config.interval,
+            interval: self.config.load.interval_every(),
             total,
             targets,
             connections_opened: collected.recorder.connections_opened,
@@ -382,7 +371,7 @@ impl Run {
             peak_rss_bytes: parent_rss + collected.children_peak_rss,
             kernel: collected.kernel,
             worker_failures: collected.failures,
-            open_model: self.config.open.is_some(),
+            open_model: self.config.load.open_model().is_some(),
             warmup: collected.recorder.warmup,
             series: collected.series,
             stats_interval: self.config.stats_interval,

@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::plan::share;
+use super::plan::{Plan, ProcessPlan};
 use super::worker::WorkerProgress;
-use super::{launch_threads, Event, RunError, Shape, SourceEnd, Workers};
-use crate::config::{Config, Stop};
+use super::{launch_threads, Event, RunError, SourceEnd, Workers};
+use crate::config::Config;
 use crate::metrics::wire::WireRecorder;
 use crate::metrics::{Gauges, Recorder};
 use crate::sys::{self, CpuTime};
@@ -58,36 +58,38 @@ enum Line {
     },
 }
 
-/// The part of `config` that worker process `i` of `shape.processes` runs.
-fn child_config(config: &Config, shape: &Shape, i: usize) -> Config {
-    let p = shape.processes as u64;
-    let mut c = config.clone();
-    c.connections = share(config.connections as u64, p, i as u64) as usize;
-    c.stop = match config.stop {
-        Stop::Requests(n) => Stop::Requests(share(n, p, i as u64)),
-        d => d,
-    };
-    c.threads = shape.threads_per_process;
-    c.processes = Some(1);
-    c.sources = shape.source_addrs.clone();
-    c.connect_rate = shape.connect_rate.map(|r| r / p as f64);
-    c.open = config.open.as_ref().map(|o| o.scaled(1.0 / p as f64));
-    // A ramp of connections is by run-wide index; each process's connections
-    // are a share, so the ramp's counts are shared the same way.
-    c.ramp = config.ramp.as_ref().map(|r| r.scaled(1.0 / p as f64));
-    c.worker_command = None;
-    c
+/// What a worker process runs, as the parent planned it: the run's settings
+/// (its load the process's share), the source addresses, and the split over
+/// its threads. The child neither validates nor plans again.
+#[derive(Debug, Serialize, Deserialize)]
+struct ChildWork {
+    config: Config,
+    sources: Vec<std::net::IpAddr>,
+    part: ProcessPlan,
+}
+
+/// The work of worker process `i` of `plan`.
+fn child_work(plan: &Plan, i: usize) -> Option<ChildWork> {
+    let part = plan.processes.get(i)?.clone();
+    let mut config = plan.config.clone();
+    config.load = part.load.clone();
+    config.worker_command = None;
+    Some(ChildWork {
+        config,
+        sources: plan.shape.source_addrs.clone(),
+        part,
+    })
 }
 
 /// Starts the worker processes of a run; the handles are those of their
 /// reader threads (each ends when its worker has ended and been reported).
 pub(crate) fn launch(
-    config: &Config,
-    shape: &Shape,
+    plan: &Plan,
     cancel: &CancellationToken,
     events: &Sender<Event>,
 ) -> Result<Workers, RunError> {
-    let command = config.worker_command.clone().unwrap_or_default();
+    let shape = &plan.shape;
+    let command = plan.config.worker_command.clone().unwrap_or_default();
     let Some((program, args)) = command.split_first() else {
         return Err(RunError::Spawn(std::io::Error::other("no worker command")));
     };
@@ -99,15 +101,15 @@ pub(crate) fn launch(
     for i in 0..shape.processes {
         let p = Arc::new(WorkerProgress::default());
         progress.push(p.clone());
-        let child_cfg = child_config(config, shape, i);
-        if child_cfg.connections == 0 || child_cfg.stop == Stop::Requests(0) {
+        let work = child_work(plan, i);
+        let Some(work) = work.filter(|w| !w.part.is_empty()) else {
             let _ = events.send(Event::Ended {
                 source: i,
                 end: SourceEnd::finished(CpuTime::default()),
             });
             done.fetch_add(1, Ordering::SeqCst);
             continue;
-        }
+        };
         let spawned = Command::new(program)
             .args(args)
             .stdin(Stdio::piped())
@@ -131,7 +133,7 @@ pub(crate) fn launch(
                 "worker pipes missing",
             )));
         };
-        let line = serde_json::to_string(&child_cfg).map_err(|e| RunError::Spawn(e.into()))?;
+        let line = serde_json::to_string(&work).map_err(|e| RunError::Spawn(e.into()))?;
         // A worker that cannot read its work dies, and its reader reports that.
         let _ = writeln!(stdin, "{line}").and_then(|_| stdin.flush());
         stdins.push(stdin);
@@ -273,7 +275,7 @@ pub fn worker_process_main() -> i32 {
     if stdin.lock().read_line(&mut first).is_err() {
         return 2;
     }
-    let config: Config = match serde_json::from_str(&first) {
+    let work: ChildWork = match serde_json::from_str(&first) {
         Ok(c) => c,
         Err(e) => {
             emit(&Line::Error {
@@ -282,18 +284,7 @@ pub fn worker_process_main() -> i32 {
             return 2;
         }
     };
-    let limit = sys::raise_open_files_limit();
-    let shape = match config
-        .validate()
-        .map_err(|e| e.to_string())
-        .and_then(|_| Shape::plan(&config, limit).map_err(|e| e.to_string()))
-    {
-        Ok(s) => s,
-        Err(message) => {
-            emit(&Line::Error { message });
-            return 2;
-        }
-    };
+    sys::raise_open_files_limit();
     let cancel = CancellationToken::new();
     let token = cancel.clone();
     // Stdin carries `cancel`, or closes when the parent is gone: stop either way.
@@ -312,7 +303,14 @@ pub fn worker_process_main() -> i32 {
     let (tx, rx) = mpsc::channel();
     let Workers {
         handles, progress, ..
-    } = match launch_threads(&config, &shape, Instant::now(), &cancel, &tx) {
+    } = match launch_threads(
+        &work.config,
+        &work.sources,
+        &work.part,
+        Instant::now(),
+        &cancel,
+        &tx,
+    ) {
         Ok(x) => x,
         Err(e) => {
             emit(&Line::Error {

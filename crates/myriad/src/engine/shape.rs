@@ -128,7 +128,7 @@ impl Shape {
     /// Plans `config` for a process whose open-files limit is `open_files_limit`,
     /// checking ports, memory and file handles.
     pub fn plan(config: &Config, open_files_limit: u64) -> Result<Shape, ShapeError> {
-        let c = config.connections;
+        let c = config.connections();
         let reserve = FD_RESERVE.min(open_files_limit / 16);
         let capacity = open_files_limit.saturating_sub(reserve).max(1) as usize;
         let needed = c.div_ceil(capacity);
@@ -253,19 +253,10 @@ impl Shape {
         })
     }
 
-    /// Workers that report to the collector: processes, or this process's threads.
-    pub(crate) fn sources(&self) -> usize {
-        if self.processes > 1 {
-            self.processes
-        } else {
-            self.threads_per_process
-        }
-    }
-
     /// The plan for people, several lines.
     pub fn describe(&self, config: &Config) -> String {
         let mut s = String::new();
-        let c = config.connections;
+        let c = config.connections();
         let _ = writeln!(s, "Plan for {c} connections");
         let _ = writeln!(
             s,
@@ -353,9 +344,11 @@ mod tests {
 
     fn cfg(c: usize) -> Config {
         let mut config = Config::new(&["http://127.0.0.1:8080/"]).unwrap();
-        config.connections = c;
+        config.load = crate::config::Load::Closed {
+            connections: c,
+            stop: Stop::Requests(1),
+        };
         config.threads = 2;
-        config.stop = Stop::Requests(1);
         config.worker_command = Some(vec!["myriad".into()]);
         config
     }

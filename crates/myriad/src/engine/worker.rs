@@ -8,7 +8,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
@@ -16,14 +16,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{connection_loop, IoCounts, Tickets};
-use super::open::{run_scheduler, OpenPlan, OpenState};
-use super::pacer::connect_slot;
+use super::connection::connection_loop;
+use super::open::{run_scheduler, OpenState};
 use super::plan::WorkerPlan;
+use super::tickets::{Ticket, Tickets};
+use super::transport::TcpDialer;
 use super::{Event, SourceEnd};
+use crate::config::WhenBusy;
 use crate::metrics::{ErrorKind, Gauges, Outcome, Recorder, Tally};
+use crate::proto::http1::Http1;
+use crate::proto::session::{BufPool, IoCounts, TargetWire};
+use crate::schedule::Schedule;
 use crate::sys::{thread_cpu_time, CpuTime};
 
 /// Connects in flight per worker at most: bounds the burst a server's listen
@@ -31,19 +37,6 @@ use crate::sys::{thread_cpu_time, CpuTime};
 const CONNECTS_IN_FLIGHT: usize = 256;
 /// Period of the probe timer that measures the worker's event-loop stalls.
 const STALL_PROBE: Duration = Duration::from_millis(10);
-/// Read buffer lent to a connection while a response is being read.
-pub(crate) const READ_BUF: usize = 8 * 1024;
-/// Free buffers a worker keeps for reuse: enough for the requests usually in
-/// flight at once; a burst beyond it allocates and frees.
-const POOL_CAP: usize = 256;
-
-/// What a target looks like on the wire, prepared once.
-#[derive(Debug)]
-pub(crate) struct TargetWire {
-    pub addr: SocketAddr,
-    pub request: Box<[u8]>,
-    pub is_head: bool,
-}
 
 /// Counters a worker publishes for the live view; padded so two workers'
 /// counters never share a cache line.
@@ -74,7 +67,7 @@ impl WorkerProgress {
     }
 }
 
-/// Settings every worker of a run shares.
+/// Settings every worker of a process shares.
 #[derive(Clone)]
 pub(crate) struct WorkerSettings {
     pub targets: Arc<[TargetWire]>,
@@ -82,94 +75,42 @@ pub(crate) struct WorkerSettings {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub keep_alive: bool,
-    pub interval: Option<Duration>,
     pub started: Instant,
     pub deadline: Option<Instant>,
-    /// Connects per second for this worker.
-    pub connect_rate: Option<f64>,
     /// Length of a statistics interval; deltas are shipped at its boundaries.
     pub stats_interval: Duration,
     /// End of the warm-up, if any.
     pub warmup_end: Option<Instant>,
-    /// This worker's share of the open model, if the run is open.
-    pub open: Option<OpenPlan>,
-    /// Closed model: connections allowed to work over time (a ramp).
-    pub ramp: Option<crate::schedule::Schedule>,
-}
-
-/// One request handed to a connection: when it was due, and whether it falls
-/// in the warm-up.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticket {
-    pub intended: Instant,
-    pub warm: bool,
-}
-
-/// Read buffers lent to connections only while they read a response, so an
-/// idle connection holds none.
-pub(crate) struct BufPool {
-    free: RefCell<Vec<Vec<u8>>>,
-}
-
-impl BufPool {
-    fn new() -> BufPool {
-        BufPool {
-            free: RefCell::new(Vec::new()),
-        }
-    }
-
-    /// Lends a buffer of [`READ_BUF`] bytes.
-    pub fn take(&self) -> PooledBuf<'_> {
-        let buf = self
-            .free
-            .borrow_mut()
-            .pop()
-            .unwrap_or_else(|| vec![0; READ_BUF]);
-        PooledBuf { buf, pool: self }
-    }
-}
-
-/// A lent buffer; it goes back to the pool when dropped (also when the request
-/// is abandoned by a timeout).
-pub(crate) struct PooledBuf<'a> {
-    pub buf: Vec<u8>,
-    pool: &'a BufPool,
-}
-
-impl Drop for PooledBuf<'_> {
-    fn drop(&mut self) {
-        let mut buf = std::mem::take(&mut self.buf);
-        if buf.len() != READ_BUF {
-            buf.truncate(READ_BUF);
-            buf.shrink_to_fit();
-        }
-        let mut free = self.pool.free.borrow_mut();
-        if free.len() < POOL_CAP {
-            free.push(buf);
-        }
-    }
+    /// Closed ramp: connections allowed to work over time.
+    pub ramp: Option<Schedule>,
+    /// Mostly-idle connections: one request per this, each.
+    pub interval: Option<Duration>,
+    /// The open model: what a request does when every connection is busy.
+    pub when_busy: WhenBusy,
 }
 
 /// The worker's state, shared by its connection tasks on its one thread.
 pub(crate) struct WorkerCtx {
     pub targets: Arc<[TargetWire]>,
+    pub sources: Arc<[IpAddr]>,
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub keep_alive: bool,
-    pub interval: Option<Duration>,
     pub deadline: Option<Instant>,
     pub connect_permits: Semaphore,
     pub pool: BufPool,
     pub open: Option<OpenState>,
-    pub ramp: Option<crate::schedule::Schedule>,
+    pub ramp: Option<Schedule>,
     pub started: Instant,
+    /// Connects per second for this worker, if paced.
+    pub connect_rate: Option<f64>,
+    /// Connects that have taken a pacing slot so far.
+    pub connects_paced: Cell<u64>,
     warmup_end: Option<Instant>,
     stats_interval: Duration,
-    connect_rate: Option<f64>,
-    connects_paced: Cell<u64>,
     cancel: CancellationToken,
     /// Tickets left per target; `None` when the run stops by time.
-    budgets: Vec<Option<Cell<u64>>>,
+    pub budgets: Vec<Option<Cell<u64>>>,
     /// Requests handed out and not yet ended, per tally (targets, then warm-up).
     in_flight: Vec<Cell<u64>>,
     recorder: RefCell<Recorder>,
@@ -189,26 +130,10 @@ impl WorkerCtx {
         self.cancel.is_cancelled() || self.deadline.is_some_and(|d| now >= d)
     }
 
-    /// Closed model: hands out the next request for `target` at `now`, or says
-    /// the connection is done.
+    /// Whether the run was cancelled (Ctrl-C).
     #[inline]
-    pub fn take_ticket(&self, target: usize, now: Instant) -> Option<Ticket> {
-        if self.stopped(now) {
-            return None;
-        }
-        if let Some(budget) = &self.budgets[target] {
-            let left = budget.get();
-            if left == 0 {
-                return None;
-            }
-            budget.set(left - 1);
-        }
-        let ticket = Ticket {
-            intended: now,
-            warm: self.is_warm(now),
-        };
-        self.issue(target, ticket);
-        Some(ticket)
+    pub fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
     }
 
     /// Whether a request due at `at` belongs to the warm-up.
@@ -239,9 +164,16 @@ impl WorkerCtx {
             .store(self.issued.get(), Ordering::Relaxed);
     }
 
-    /// Counts a request that was due but found every allowed connection busy.
+    /// Counts a request that was due but found every allowed connection busy
+    /// and was not sent ([`WhenBusy::Drop`]).
     pub(super) fn drop_request(&self, target: usize, warm: bool) {
         tally_mut(&mut self.recorder.borrow_mut(), self.slot(target, warm)).drop_request();
+    }
+
+    /// Counts a request that was due but found every allowed connection busy
+    /// and waits for one ([`WhenBusy::Queue`]); it was issued already.
+    pub(super) fn note_queued(&self, target: usize, warm: bool) {
+        tally_mut(&mut self.recorder.borrow_mut(), self.slot(target, warm)).note_queued();
     }
 
     /// Records how a request ended: latency from when it was due, and (open
@@ -285,12 +217,13 @@ impl WorkerCtx {
         }
     }
 
-    /// When the next connect may start, if connects are paced.
-    pub(super) fn connect_slot(&self) -> Option<Instant> {
-        let rate = self.connect_rate?;
-        let k = self.connects_paced.get();
-        self.connects_paced.set(k + 1);
-        Some(self.started + connect_slot(k, rate))
+    /// The dialer of connection `index` (a process-wide index) to `target`:
+    /// its source address is dealt round-robin by index.
+    pub(super) fn dialer(&self, target: usize, index: usize) -> TcpDialer {
+        TcpDialer {
+            addr: self.targets[target].addr,
+            source: (!self.sources.is_empty()).then(|| self.sources[index % self.sources.len()]),
+        }
     }
 
     /// Notes a failed connect; returns true if it was a machine limit (files or
@@ -367,6 +300,31 @@ pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
+/// Spawns connection `index` (process-wide) of `ctx`'s worker with its tickets:
+/// the one place that picks the transport and the protocol of a connection.
+pub(super) fn spawn_connection(
+    ctx: &Rc<WorkerCtx>,
+    index: usize,
+    tickets: Tickets,
+) -> JoinHandle<()> {
+    let dialer = ctx.dialer(tickets.target(), index);
+    tokio::task::spawn_local(connection_loop(ctx.clone(), dialer, Http1, tickets))
+}
+
+/// The tickets of connection `index` of the closed model (plain, ramped or
+/// mostly idle) to `target`.
+fn closed_tickets(settings: &WorkerSettings, target: usize, index: usize) -> Tickets {
+    match (settings.interval, &settings.ramp) {
+        (Some(every), _) => Tickets::Interval {
+            target,
+            every,
+            due: None,
+        },
+        (None, Some(_)) => Tickets::Ramp { target, index },
+        (None, None) => Tickets::Closed { target },
+    }
+}
+
 /// The body of a worker thread. Ships deltas while it runs and a last one at
 /// the end, then reports its end; returns nothing (everything went out as events).
 pub(crate) fn run_worker(
@@ -393,34 +351,34 @@ pub(crate) fn run_worker(
     };
     let n_targets = settings.targets.len();
     let ctx = Rc::new(WorkerCtx {
-        targets: settings.targets,
+        targets: settings.targets.clone(),
+        sources: settings.sources.clone(),
         timeout: settings.timeout,
         connect_timeout: settings.connect_timeout,
         keep_alive: settings.keep_alive,
-        interval: settings.interval,
         deadline: settings.deadline,
         connect_permits: Semaphore::new(CONNECTS_IN_FLIGHT),
         pool: BufPool::new(),
-        open: settings
+        open: plan
             .open
             .as_ref()
-            .map(|o| OpenState::new(n_targets, o.cap)),
+            .map(|_| OpenState::new(n_targets, plan.count, settings.when_busy)),
         ramp: settings.ramp.clone(),
         started: settings.started,
+        connect_rate: plan.connect_rate,
+        connects_paced: Cell::new(0),
         warmup_end: settings.warmup_end,
         stats_interval: settings.stats_interval,
-        connect_rate: settings.connect_rate,
-        connects_paced: Cell::new(0),
         cancel: cancel.child_token(),
         budgets: plan.budgets.iter().map(|b| b.map(Cell::new)).collect(),
         in_flight: (0..=n_targets).map(|_| Cell::new(0)).collect(),
         recorder: RefCell::new(Recorder::new(n_targets)),
         gauges: Cell::new(Gauges {
             // The open model opens connections as needed: none is planned.
-            planned: if settings.open.is_some() {
+            planned: if plan.open.is_some() {
                 0
             } else {
-                plan.connections.len() as u64
+                plan.count as u64
             },
             ..Gauges::default()
         }),
@@ -431,27 +389,18 @@ pub(crate) fn run_worker(
         events,
         source,
     });
-    let sources = settings.sources;
     let stats_interval = settings.stats_interval;
-    let open_plan = settings.open;
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async {
         let work = async {
-            match open_plan {
-                Some(open) => run_scheduler(ctx.clone(), open, sources).await,
+            match plan.open.clone() {
+                Some(share) => run_scheduler(ctx.clone(), &plan, share).await,
                 None => {
                     let tasks: Vec<_> = plan
-                        .connections
-                        .iter()
-                        .map(|c| {
-                            let source =
-                                (!sources.is_empty()).then(|| sources[c.index % sources.len()]);
-                            tokio::task::spawn_local(connection_loop(
-                                ctx.clone(),
-                                c.target,
-                                source,
-                                Tickets::Closed { index: c.index },
-                            ))
+                        .indices()
+                        .map(|index| {
+                            let tickets = closed_tickets(&settings, index % n_targets, index);
+                            spawn_connection(&ctx, index, tickets)
                         })
                         .collect();
                     for task in tasks {
@@ -499,6 +448,7 @@ pub(crate) fn run_worker(
         let ticket = Ticket {
             intended: now,
             warm: slot == n_targets,
+            scheduled: false,
         };
         for _ in 0..count.get() {
             ctx.finish(

@@ -1,11 +1,24 @@
-//! HTTP/1.1 wire protocol: request bytes built once, responses parsed incrementally.
+//! The protocol seam and HTTP/1.1 on the wire.
 //!
-//! Everything here is pure (no I/O), so it is tested on byte strings split every
-//! which way. The engine owns the sockets and feeds these parsers what it reads.
+//! A [`Protocol`] makes one [`Session`] per connection; a session takes
+//! requests (tickets) and yields exactly one outcome for each, with up to
+//! [`Session::max_in_flight`] of them in flight on the connection. The request
+//! loop (`engine/connection.rs`) asks the session, never branches on the
+//! protocol. HTTP/1.1 ([`http1`]) has one request in flight today; pipelining
+//! is the same session with a deeper queue of requests written ahead, and
+//! HTTP/2 a session of its own (streams over the `h2` crate) beside it.
+//!
+//! The codecs below the sessions are pure (no I/O), so they are tested on byte
+//! strings split every which way: request bytes built once, responses parsed
+//! incrementally with httparse, bodies framed by length, chunks or close.
 
 pub mod chunked;
+pub(crate) mod http1;
 pub(crate) mod request;
 pub(crate) mod response;
+pub(crate) mod session;
+
+pub(crate) use session::{Flight, Protocol, Session};
 
 pub use chunked::ChunkedDecoder;
 
@@ -31,7 +44,4 @@ pub enum ProtoError {
     /// `101 Switching Protocols` to a request that asked for no upgrade.
     #[error("unexpected 101 Switching Protocols")]
     UnexpectedUpgrade,
-    /// A response arrived that no request asked for, or bytes after the response.
-    #[error("unsolicited bytes after a complete response")]
-    Unsolicited,
 }

@@ -1,0 +1,73 @@
+//! The transport seam: a [`Dialer`] opens a connection and yields a byte
+//! stream ([`Transport`]) that the request loop reads and writes without
+//! looking inside.
+//!
+//! Today there is one dialer, TCP from an optional source address. TLS plugs
+//! in as a dialer that wraps the TCP one (its stream a `tokio_rustls`
+//! client stream), a Unix socket as a dialer of its own; the request loop and
+//! the protocols stay as they are. Every transport must keep an idle
+//! connection small: between requests a connection holds its stream and
+//! nothing else (no buffers); `connection::tests` measures that state.
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// A byte stream a protocol runs over.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin {
+    /// Waits until a read may make progress, holding no buffer, so a
+    /// connection waiting for a slow response keeps none.
+    fn readable(&self) -> impl Future<Output = io::Result<()>>;
+}
+
+impl Transport for TcpStream {
+    fn readable(&self) -> impl Future<Output = io::Result<()>> {
+        TcpStream::readable(self)
+    }
+}
+
+/// Opens connections of one kind to one place.
+pub(crate) trait Dialer {
+    /// The stream a connection yields.
+    type Stream: Transport;
+    /// Opens one connection (the caller bounds it by the connect timeout).
+    fn dial(&self) -> impl Future<Output = io::Result<Self::Stream>>;
+}
+
+/// TCP to `addr`, from `source` if given.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TcpDialer {
+    pub addr: SocketAddr,
+    pub source: Option<IpAddr>,
+}
+
+impl Dialer for TcpDialer {
+    type Stream = TcpStream;
+
+    /// The source is bound with `IP_BIND_ADDRESS_NO_PORT`, so the kernel picks
+    /// the port at `connect()` per destination, and each source address has
+    /// the whole ephemeral range for each destination.
+    async fn dial(&self) -> io::Result<TcpStream> {
+        let stream = match self.source {
+            None => TcpStream::connect(self.addr).await?,
+            Some(ip) => {
+                let socket = if self.addr.is_ipv4() {
+                    TcpSocket::new_v4()?
+                } else {
+                    TcpSocket::new_v6()?
+                };
+                if ip.is_ipv4() {
+                    crate::sys::set_bind_address_no_port(std::os::fd::AsRawFd::as_raw_fd(&socket))?;
+                }
+                socket.bind(SocketAddr::new(ip, 0))?;
+                socket.connect(self.addr).await?
+            }
+        };
+        // Requests are written whole; Nagle would only delay them.
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}

@@ -1,0 +1,146 @@
+//! HTTP/1.1 as a [`Session`]: the prebuilt request written whole, the response
+//! read into a lent buffer and parsed incrementally.
+//!
+//! One request is in flight per connection. Pipelining (`--pipeline N`) is
+//! this session with more: requests queue in `waiting` behind the one in
+//! flight, `complete` writes every unwritten request in one write and matches
+//! responses to requests in order.
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::response::{Response, ResponseParser, Step};
+use super::session::{BufPool, Completion, Flight, IoCounts, Protocol, Session, TargetWire};
+use super::ProtoError;
+use crate::engine::transport::Transport;
+use crate::metrics::ErrorKind;
+
+/// A response head larger than this is a protocol error.
+const MAX_HEAD_BUF: usize = 64 * 1024;
+
+/// HTTP/1.1, one request in flight per connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Http1;
+
+impl Protocol for Http1 {
+    type Session<'a> = Http1Session<'a>;
+
+    fn session<'a>(&self, target: &'a TargetWire) -> Http1Session<'a> {
+        Http1Session {
+            target,
+            flight: None,
+            waiting: VecDeque::new(),
+        }
+    }
+}
+
+/// A connection's HTTP/1.1 state: the request in flight, if any. Between
+/// requests it holds no buffer (a `VecDeque::new()` does not allocate).
+pub(crate) struct Http1Session<'a> {
+    target: &'a TargetWire,
+    flight: Option<Flight>,
+    /// Requests behind the one in flight (pipelining; empty today).
+    waiting: VecDeque<Flight>,
+}
+
+impl Session for Http1Session<'_> {
+    fn max_in_flight(&self) -> usize {
+        1
+    }
+
+    fn in_flight(&self) -> usize {
+        usize::from(self.flight.is_some()) + self.waiting.len()
+    }
+
+    fn submit(&mut self, flight: Flight) {
+        match self.flight {
+            None => self.flight = Some(flight),
+            Some(_) => self.waiting.push_back(flight),
+        }
+    }
+
+    fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        self.flight.map(|f| f.ticket.intended + timeout)
+    }
+
+    async fn complete<T: Transport>(
+        &mut self,
+        stream: &mut T,
+        pool: &BufPool,
+    ) -> Option<Completion> {
+        self.flight?;
+        let mut io = IoCounts::default();
+        let result = exchange(stream, self.target, pool, &mut io).await;
+        // Taken only now: a timeout drops this future mid-exchange and the
+        // request must still be there for `abandon`.
+        let flight = self.flight.take()?;
+        self.flight = self.waiting.pop_front();
+        Some(Completion { flight, result, io })
+    }
+
+    fn abandon(&mut self) -> Option<Flight> {
+        let out = self.flight.take();
+        self.flight = self.waiting.pop_front();
+        out
+    }
+}
+
+/// Writes the request and reads one complete response.
+async fn exchange<T: Transport>(
+    stream: &mut T,
+    target: &TargetWire,
+    pool: &BufPool,
+    io: &mut IoCounts,
+) -> Result<Response, ErrorKind> {
+    stream.write_all(&target.request).await.map_err(io_error)?;
+    io.sent += target.request.len() as u64;
+    // Wait for the answer without a buffer: an idle or slow connection holds none.
+    stream.readable().await.map_err(io_error)?;
+    let mut lent = pool.take();
+    let buf = &mut lent.buf;
+    let mut parser = ResponseParser::new(target.is_head);
+    let (mut start, mut end) = (0usize, 0usize);
+    loop {
+        if end == buf.len() {
+            if start > 0 {
+                buf.copy_within(start..end, 0);
+                end -= start;
+                start = 0;
+            } else if buf.len() < MAX_HEAD_BUF {
+                buf.resize(buf.len() * 2, 0);
+            }
+        }
+        // `read` (not `try_read`) clears readiness on a short read, which saves
+        // an extra EAGAIN syscall per request.
+        let n = stream.read(&mut buf[end..]).await.map_err(io_error)?;
+        if n == 0 {
+            return parser.eof().ok_or(ErrorKind::Io);
+        }
+        io.received += n as u64;
+        end += n;
+        let full = start == 0 && end == buf.len() && buf.len() >= MAX_HEAD_BUF;
+        let (used, step) = parser
+            .parse(&buf[start..end], full)
+            .map_err(|_: ProtoError| ErrorKind::Protocol)?;
+        start += used;
+        if let Step::Done(mut response) = step {
+            if start != end {
+                // Bytes no request asked for: the response counts, the connection
+                // cannot be trusted for the next one.
+                response.keep_alive = false;
+            }
+            return Ok(response);
+        }
+        if start == end {
+            start = 0;
+            end = 0;
+        }
+    }
+}
+
+fn io_error(_: io::Error) -> ErrorKind {
+    ErrorKind::Io
+}
