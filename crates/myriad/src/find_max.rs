@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::config::{Config, OpenModel, Stop};
 use crate::engine::RunError;
-use crate::report::ReportModel;
+use crate::metrics::quantile;
 use crate::schedule::Arrival;
 use crate::threshold::{Threshold, Verdict};
 
@@ -156,19 +156,14 @@ fn run_step(
     config.thresholds = slos.to_vec();
     config.hdr_log = None;
     let summary = crate::engine::run(config)?;
-    let model = ReportModel::from_summary(&summary);
-    let r = &model.total.requests;
+    let t = &summary.total;
     Ok(Step {
         rate,
-        achieved_rps: r.issued as f64 / opts.step.as_secs_f64(),
-        dropped: r.dropped,
-        error_rate: if r.issued == 0 {
-            0.0
-        } else {
-            (r.http_errors + r.failures) as f64 / r.issued as f64
-        },
-        p99_us: model.total.latency_us.p99,
-        passed: model.thresholds_passed() && sustained(r.issued, r.dropped),
-        verdicts: model.thresholds,
+        achieved_rps: t.issued() as f64 / opts.step.as_secs_f64(),
+        dropped: t.dropped(),
+        error_rate: t.error_rate(),
+        p99_us: quantile(t.latency(), 0.99),
+        passed: summary.thresholds_passed() && sustained(t.issued(), t.dropped()),
+        verdicts: summary.verdicts,
     })
 }
