@@ -13,7 +13,7 @@ use myriad::{Config, Stop, Summary};
 use myriad_server::ServerConfig;
 
 use crate::args::{at_least_one, at_least_one_u64, EXIT_FAILURE};
-use crate::run::{drive, emit};
+use crate::run::{drive, emit, outputs};
 
 /// The original experiment (Python asyncio + aiohttp, a semaphore of 1,000):
 /// one million requests in about nine minutes, 3.8 GB of client memory.
@@ -94,7 +94,7 @@ pub fn execute(args: DemoArgs) -> i32 {
         Err(code) => return code,
     };
     let served = server.shutdown();
-    let code = emit(&summary, args.json, None);
+    let code = emit(&summary, outputs(args.json, None));
     if !args.json {
         let mut out = std::io::stdout().lock();
         let _ = write!(out, "{}", comparison(&summary));

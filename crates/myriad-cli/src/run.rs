@@ -7,7 +7,7 @@ use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use myriad::report::{format_count, JsonReporter, Reporter, TextReporter};
+use myriad::report::{format_count, JsonReporter, ReportModel, Reporter, TextReporter};
 use myriad::{Config, RunError, Stop, Summary};
 
 use crate::args::{
@@ -120,7 +120,7 @@ pub fn execute(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    emit(&summary, args.json, output)
+    emit(&summary, outputs(args.json, output))
 }
 
 /// Starts a run, shows progress, handles Ctrl-C, and returns the summary (or
@@ -145,34 +145,105 @@ pub fn drive(config: Config, show_progress: bool) -> Result<Summary, i32> {
     })
 }
 
-/// Prints the report (text or JSON on stdout, JSON to `output`) and returns the
-/// exit code of the run.
-pub fn emit(summary: &Summary, json: bool, output: Option<File>) -> i32 {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let printed = if json {
-        JsonReporter.report(summary, &mut out)
-    } else {
-        TextReporter.report(summary, &mut out)
-    };
-    if let Err(e) = printed.and_then(|_| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: cannot write the report: {e}");
-            return EXIT_FAILURE;
+/// What a report is written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The report for people.
+    Text,
+    /// The JSON report (schema/report.schema.json).
+    Json,
+}
+
+impl Format {
+    fn reporter(self) -> &'static dyn Reporter {
+        match self {
+            Format::Text => &TextReporter,
+            Format::Json => &JsonReporter,
         }
     }
-    if let Some(mut file) = output {
-        if let Err(e) = JsonReporter
-            .report(summary, &mut file)
-            .and_then(|_| file.flush())
-        {
-            eprintln!("error: cannot write the JSON report file: {e}");
-            return EXIT_FAILURE;
+
+    fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "JSON",
+        }
+    }
+}
+
+/// Where a report is written.
+#[derive(Debug)]
+pub enum Destination {
+    /// Standard output; a closed pipe (`| head`) is not an error.
+    Stdout,
+    /// A file, created before the run so a bad path fails before any traffic.
+    File(File),
+}
+
+/// One report of the run: a format written to a destination.
+#[derive(Debug)]
+pub struct Output {
+    /// What it is written as.
+    pub format: Format,
+    /// Where it goes.
+    pub to: Destination,
+}
+
+impl Output {
+    /// Writes the report of `model`; on failure prints why and returns the exit code.
+    fn write(self, model: &ReportModel) -> Result<(), i32> {
+        let reporter = self.format.reporter();
+        match self.to {
+            Destination::Stdout => {
+                let mut out = std::io::stdout().lock();
+                match reporter.report(model, &mut out).and_then(|_| out.flush()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                        eprintln!("error: cannot write the report: {e}");
+                        Err(EXIT_FAILURE)
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Destination::File(mut file) => reporter
+                .report(model, &mut file)
+                .and_then(|_| file.flush())
+                .map_err(|e| {
+                    eprintln!(
+                        "error: cannot write the {} report file: {e}",
+                        self.format.name()
+                    );
+                    EXIT_FAILURE
+                }),
+        }
+    }
+}
+
+/// The outputs of `--json` and `-o FILE`: the report on stdout (JSON with
+/// `--json`, text without), then the JSON report to `file`, if given.
+pub fn outputs(json: bool, file: Option<File>) -> Vec<Output> {
+    let stdout = Output {
+        format: if json { Format::Json } else { Format::Text },
+        to: Destination::Stdout,
+    };
+    let file = file.map(|f| Output {
+        format: Format::Json,
+        to: Destination::File(f),
+    });
+    std::iter::once(stdout).chain(file).collect()
+}
+
+/// Writes the report to each output in turn (the report model is built once
+/// for all of them) and returns the exit code of the run: interrupted, a
+/// threshold failed, or OK. A failed write stops there with its exit code.
+pub fn emit(summary: &Summary, outputs: Vec<Output>) -> i32 {
+    let model = ReportModel::from_summary(summary);
+    for output in outputs {
+        if let Err(code) = output.write(&model) {
+            return code;
         }
     }
     if summary.interrupted {
         EXIT_INTERRUPTED
-    } else if !myriad::report::ReportModel::from_summary(summary).thresholds_passed() {
+    } else if !summary.thresholds_passed() {
         EXIT_THRESHOLDS
     } else {
         EXIT_OK
@@ -252,4 +323,31 @@ fn banner(config: &Config, shape: &myriad::engine::Shape) -> String {
             ", no keep-alive"
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(outputs: &[Output]) -> Vec<(Format, bool)> {
+        outputs
+            .iter()
+            .map(|o| (o.format, matches!(o.to, Destination::Stdout)))
+            .collect()
+    }
+
+    #[test]
+    fn flags_become_a_list_of_outputs() {
+        assert_eq!(shape(&outputs(false, None)), [(Format::Text, true)]);
+        assert_eq!(shape(&outputs(true, None)), [(Format::Json, true)]);
+        let file = || File::open("/dev/null").ok();
+        assert_eq!(
+            shape(&outputs(false, file())),
+            [(Format::Text, true), (Format::Json, false)]
+        );
+        assert_eq!(
+            shape(&outputs(true, file())),
+            [(Format::Json, true), (Format::Json, false)]
+        );
+    }
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Load, OpenModel, Stop};
 use crate::engine::RunError;
-use crate::report::ReportModel;
+use crate::metrics::quantile;
 use crate::schedule::Arrival;
 use crate::threshold::{Threshold, Verdict};
 
@@ -141,8 +141,8 @@ pub fn find_max(
 /// 0.5% of those due found every connection busy (dropped, or queued for one:
 /// the connection cap, not the service, then set the pace; one unlucky burst
 /// on a busy machine does not fail a rate the service sustains).
-fn sustained(issued: u64, late: u64) -> bool {
-    issued > 0 && late * 200 <= issued + late
+fn sustained(issued: u64, dropped: u64, queued: u64) -> bool {
+    issued > 0 && (dropped + queued) * 200 <= issued + dropped
 }
 
 fn run_step(
@@ -168,21 +168,15 @@ fn run_step(
     };
     config.thresholds = slos.to_vec();
     let summary = crate::engine::run(config)?;
-    let model = ReportModel::from_summary(&summary);
-    let r = &model.total.requests;
+    let t = &summary.total;
     Ok(Step {
         rate,
-        achieved_rps: r.issued as f64 / opts.step.as_secs_f64(),
-        dropped: r.dropped,
-        queued: summary.total.queued(),
-        error_rate: if r.issued == 0 {
-            0.0
-        } else {
-            (r.http_errors + r.failures) as f64 / r.issued as f64
-        },
-        p99_us: model.total.latency_us.p99,
-        passed: model.thresholds_passed()
-            && sustained(r.issued, r.dropped + summary.total.queued()),
-        verdicts: model.thresholds,
+        achieved_rps: t.issued() as f64 / opts.step.as_secs_f64(),
+        dropped: t.dropped(),
+        queued: t.queued(),
+        error_rate: t.error_rate(),
+        p99_us: quantile(t.latency(), 0.99),
+        passed: summary.thresholds_passed() && sustained(t.issued(), t.dropped(), t.queued()),
+        verdicts: summary.verdicts,
     })
 }

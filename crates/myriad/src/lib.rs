@@ -12,14 +12,22 @@
 //!   incrementally with httparse, bodies framed by length, chunks or close.
 //! - [`metrics`]: [`Outcome`]s, per-worker [`Tally`]s of counts, bytes and HDR
 //!   histograms, merged once at the end.
-//! - [`summary`]: the [`Summary`] of a run, the only thing reporters read.
-//! - [`report`]: text for people, JSON (schema in `schema/report.schema.json`) for machines.
+//! - [`summary`]: the [`Summary`] of a run, the only thing reporters read. The
+//!   engine builds it once when the run ends, capturing the machine's facts
+//!   ([`summary::Machine`]) and judging the thresholds into verdicts
+//!   ([`Summary::judged`]).
+//! - [`report`]: pure functions of the [`Summary`]: one [`report::ReportModel`]
+//!   of every figure, formatted by each [`report::Reporter`]: text for people,
+//!   JSON (schema in `schema/report.schema.json`) for machines.
 //! - [`schedule`]: when open-model requests are due: rates, stages, uniform or
 //!   Poisson arrivals, as pure functions of elapsed time.
 //! - [`find_max`]: steps and bisects the open-model rate for the highest one
 //!   that meets every SLO.
-//! - [`threshold`]: pass/fail checks (`p99<250ms`, `error_rate<0.1%`) on a report.
-//! - [`sys`]: CPU time, peak memory, open-files limit, kernel memory, sysctls.
+//! - [`threshold`]: pass/fail checks (`p99<250ms`, `error_rate<0.1%`) judged on
+//!   a run's tally; it knows nothing of summaries or reports.
+//! - [`units`]: counts, durations and sizes as people read them.
+//! - [`sys`]: CPU time, peak memory, open-files limit, kernel memory, sysctls;
+//!   the engine reads it, reports never do.
 //!
 //! # Example
 //! A load test written as Rust code: build a [`Config`], run it, read the [`Summary`].
@@ -52,6 +60,7 @@ pub mod schedule;
 pub mod summary;
 pub mod sys;
 pub mod threshold;
+pub mod units;
 
 pub use config::{parse_header, Config, ConfigError, Load, LoadFlags, Stop, Target, WhenBusy};
 pub use duration::{parse_duration, DurationError};

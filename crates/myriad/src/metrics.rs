@@ -7,6 +7,8 @@
 //! invariant `issued = succeeded + http errors + failures` is a real check, not a
 //! tautology.
 
+use std::time::Duration;
+
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -248,6 +250,34 @@ impl Tally {
     /// Latency of every response, in microseconds.
     pub fn latency(&self) -> &Histogram<u64> {
         &self.latency
+    }
+
+    /// (HTTP errors + failures) / issued, a fraction; 0 when nothing was issued.
+    pub fn error_rate(&self) -> f64 {
+        if self.issued == 0 {
+            0.0
+        } else {
+            (self.http_errors() + self.failures()) as f64 / self.issued as f64
+        }
+    }
+}
+
+/// The value at quantile `q` (0.99 for p99) of a histogram; 0 when it is empty.
+pub fn quantile(h: &Histogram<u64>, q: f64) -> u64 {
+    if h.is_empty() {
+        0
+    } else {
+        h.value_at_quantile(q)
+    }
+}
+
+/// `count` per second over `over`, zero for an empty interval.
+pub fn per_second(count: u64, over: Duration) -> f64 {
+    let secs = over.as_secs_f64();
+    if secs > 0.0 {
+        count as f64 / secs
+    } else {
+        0.0
     }
 }
 

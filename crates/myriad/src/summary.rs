@@ -1,12 +1,41 @@
 //! The result of a run: everything reporters read, and nothing else.
+//!
+//! The engine builds a [`Summary`] once when a run ends: it captures the
+//! [`Machine`]'s facts and judges the thresholds ([`Summary::judged`]) there,
+//! so a report is a pure function of the summary and never reads the machine
+//! or judges anything itself.
 
 use std::time::Duration;
 
 use crate::config::Stop;
 use hdrhistogram::Histogram;
 
-use crate::metrics::{Gauges, LimitHits, Tally};
+use crate::metrics::{quantile, Gauges, LimitHits, Tally};
 use crate::sys::CpuTime;
+use crate::threshold::{Threshold, Verdict};
+
+pub use crate::metrics::per_second;
+
+/// Facts about the machine a run's report needs, captured when the run ends
+/// ([`Machine::capture`]). The open-files limit in force is
+/// [`Summary::open_files_limit`], taken when the run started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Machine {
+    /// CPU cores available to this process.
+    pub cores: usize,
+    /// The kernel's ephemeral port range (`net.ipv4.ip_local_port_range`), if readable.
+    pub ephemeral_port_range: Option<(u16, u16)>,
+}
+
+impl Machine {
+    /// Reads the facts from this machine now.
+    pub fn capture() -> Machine {
+        Machine {
+            cores: crate::config::available_cores(),
+            ephemeral_port_range: crate::sys::ephemeral_port_range(),
+        }
+    }
+}
 
 /// The numbers of one target.
 #[derive(Debug, Clone)]
@@ -58,13 +87,7 @@ impl IntervalStats {
     /// The figures of interval `index` of length `len`, from its merged tally.
     pub fn new(index: u64, len: Duration, t: &Tally, warmup_requests: u64) -> IntervalStats {
         let h = t.latency();
-        let q = |q: f64| {
-            if h.is_empty() {
-                0
-            } else {
-                h.value_at_quantile(q)
-            }
-        };
+        let q = |q: f64| quantile(h, q);
         IntervalStats {
             t_s: len.as_secs_f64() * index as f64,
             requests: t.completed(),
@@ -136,10 +159,15 @@ pub struct Summary {
     pub stats_interval: Duration,
     /// The warm-up asked for, if any.
     pub warmup_duration: Option<Duration>,
-    /// Checks to judge the run by; the report evaluates them.
-    pub thresholds: Vec<crate::threshold::Threshold>,
+    /// Checks to judge the run by; [`Summary::judged`] judges them.
+    pub thresholds: Vec<Threshold>,
     /// Whether the run was cut short by cancellation (Ctrl-C).
     pub interrupted: bool,
+    /// The machine's facts, captured when the run ended.
+    pub machine: Machine,
+    /// Each of [`Summary::thresholds`], judged once by [`Summary::judged`], in
+    /// the same order.
+    pub verdicts: Vec<Verdict>,
 }
 
 impl Summary {
@@ -169,14 +197,23 @@ impl Summary {
     pub fn requests_per_cpu_second(&self) -> f64 {
         per_second(self.total.completed(), self.cpu.total())
     }
-}
 
-/// `count` per second over `over`, zero for an empty interval.
-pub fn per_second(count: u64, over: Duration) -> f64 {
-    let secs = over.as_secs_f64();
-    if secs > 0.0 {
-        count as f64 / secs
-    } else {
-        0.0
+    /// The summary with [`Summary::verdicts`] set: every threshold judged
+    /// against the measured figures of all targets together. Judging again
+    /// gives the same verdicts.
+    pub fn judged(mut self) -> Summary {
+        let measured = self.measured_elapsed();
+        self.verdicts = self
+            .thresholds
+            .iter()
+            .map(|t| t.evaluate(&self.total, measured))
+            .collect();
+        self
+    }
+
+    /// Whether every threshold passed (true when there are none). A summary
+    /// whose thresholds were not judged has not passed them.
+    pub fn thresholds_passed(&self) -> bool {
+        self.verdicts.len() == self.thresholds.len() && self.verdicts.iter().all(|v| v.passed)
     }
 }

@@ -3,19 +3,26 @@
 //! search can tell whether a step met its SLOs.
 //!
 //! A [`Threshold`] is parsed once, with the unit its metric needs (a latency
-//! without a unit is rejected: `250` could be ms or µs), and then judged against
-//! the computed figures of a report ([`ReportModel`]), never against raw
-//! samples, so the verdict agrees with the numbers printed next to it. A latency
-//! threshold with no response measured fails: no evidence is not a pass.
+//! without a unit is rejected: `250` could be ms or µs), and then judged once,
+//! when the run ends, against the run's total [`Tally`] and measured time
+//! ([`Threshold::evaluate`], called by [`crate::Summary::judged`]). The figures
+//! come from the same helpers the report uses ([`quantile`], [`per_second`]), so
+//! a verdict agrees with the numbers printed next to it. A latency threshold
+//! with no response measured fails: no evidence is not a pass.
+//!
+//! This module reads tallies only: it knows nothing of summaries or reports.
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
+use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::duration::parse_duration;
-use crate::report::{format_count, format_micros, LatencyReport, ReportModel};
+use crate::metrics::{per_second, quantile, Tally};
 use crate::schedule::parse_rate_or_zero;
+use crate::units::{format_count, format_micros};
 
 /// The metrics a threshold may name, for error messages.
 const METRICS: &str = "p50, p75, p90, p95, p99, p99.9, p99.99, min, mean, max, \
@@ -239,12 +246,11 @@ impl Threshold {
         &self.source
     }
 
-    /// Judges the threshold against a finished run's figures.
-    pub fn evaluate(&self, report: &ReportModel) -> Verdict {
-        let total = &report.total;
-        let requests = &total.requests;
+    /// Judges the threshold against a finished run's figures: `total`, the
+    /// tally of all targets, measured over `measured` (the run less its warm-up).
+    pub fn evaluate(&self, total: &Tally, measured: Duration) -> Verdict {
         let (actual_value, actual) = match self.metric {
-            Metric::Latency(_) if total.latency_us.count == 0 => {
+            Metric::Latency(_) if total.latency().is_empty() => {
                 return Verdict {
                     threshold: self.source.clone(),
                     actual: "no responses".into(),
@@ -253,21 +259,19 @@ impl Threshold {
                 };
             }
             Metric::Latency(stat) => {
-                let us = latency(&total.latency_us, stat);
+                let us = stat.of(total.latency());
                 (us, format_micros(us.round() as u64))
             }
             Metric::ErrorRate => {
-                let errors = requests.http_errors + requests.failures;
-                let rate = if requests.issued == 0 {
-                    0.0
-                } else {
-                    errors as f64 / requests.issued as f64
-                };
+                let rate = total.error_rate();
                 (rate, format_percent(rate))
             }
-            Metric::Rps => (requests.per_second, format_rps(requests.per_second)),
-            Metric::HttpErrors => count(requests.http_errors),
-            Metric::Failures => count(requests.failures),
+            Metric::Rps => {
+                let rate = per_second(total.completed(), measured);
+                (rate, format_rps(rate))
+            }
+            Metric::HttpErrors => count(total.http_errors()),
+            Metric::Failures => count(total.failures()),
         };
         Verdict {
             threshold: self.source.clone(),
@@ -339,18 +343,22 @@ pub struct Verdict {
     pub passed: bool,
 }
 
-fn latency(l: &LatencyReport, stat: LatencyStat) -> f64 {
-    match stat {
-        LatencyStat::Min => l.min as f64,
-        LatencyStat::Mean => l.mean,
-        LatencyStat::Max => l.max as f64,
-        LatencyStat::P50 => l.p50 as f64,
-        LatencyStat::P75 => l.p75 as f64,
-        LatencyStat::P90 => l.p90 as f64,
-        LatencyStat::P95 => l.p95 as f64,
-        LatencyStat::P99 => l.p99 as f64,
-        LatencyStat::P99_9 => l.p99_9 as f64,
-        LatencyStat::P99_99 => l.p99_99 as f64,
+impl LatencyStat {
+    /// The figure of a non-empty latency histogram, as the report computes it.
+    fn of(self, h: &Histogram<u64>) -> f64 {
+        let q = |q: f64| quantile(h, q) as f64;
+        match self {
+            LatencyStat::Min => h.min() as f64,
+            LatencyStat::Mean => h.mean(),
+            LatencyStat::Max => h.max() as f64,
+            LatencyStat::P50 => q(0.50),
+            LatencyStat::P75 => q(0.75),
+            LatencyStat::P90 => q(0.90),
+            LatencyStat::P95 => q(0.95),
+            LatencyStat::P99 => q(0.99),
+            LatencyStat::P99_9 => q(0.999),
+            LatencyStat::P99_99 => q(0.9999),
+        }
     }
 }
 
@@ -374,11 +382,7 @@ fn format_rps(rate: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Stop;
-    use crate::metrics::{new_histogram, ErrorKind, Gauges, LimitHits, Outcome, Tally};
-    use crate::summary::Summary;
-    use crate::sys::CpuTime;
-    use std::time::Duration;
+    use crate::metrics::{ErrorKind, Outcome};
 
     fn parse(s: &str) -> Result<Threshold, ThresholdError> {
         s.parse()
@@ -492,9 +496,12 @@ mod tests {
         assert!(message.contains("250ms"), "{message}");
     }
 
+    /// The measured time of the test run.
+    const MEASURED: Duration = Duration::from_millis(2500);
+
     /// 1000 requests over 2.5 s: 800 succeed, 100 get a 503, 100 time out;
     /// latencies 1 ms to 100 ms, one per 100 µs step, so p99 is about 99 ms.
-    fn report() -> ReportModel {
+    fn total() -> Tally {
         let mut total = Tally::new();
         for i in 0..1000u64 {
             let outcome = match i % 10 {
@@ -505,64 +512,24 @@ mod tests {
             total.issue();
             total.record(outcome, 1_000 + i * 100);
         }
-        ReportModel::from_summary(&summary(total))
-    }
-
-    fn summary(total: Tally) -> Summary {
-        Summary {
-            elapsed: Duration::from_millis(2500),
-            connections: 10,
-            threads: 1,
-            processes: 1,
-            source_addresses: 0,
-            stop: Stop::Requests(total.issued()),
-            keep_alive: true,
-            interval: None,
-            total,
-            targets: vec![],
-            connections_opened: 10,
-            send_lag: hdrhistogram::Histogram::new(3).unwrap(),
-            loop_stall: hdrhistogram::Histogram::new(3).unwrap(),
-            connect_latency: new_histogram(),
-            gauges: Gauges::default(),
-            limits: LimitHits::default(),
-            open_files_limit: 1024,
-            cpu: CpuTime::default(),
-            peak_rss_bytes: 0,
-            kernel: None,
-            worker_failures: vec![],
-            open_model: false,
-            stats_interval: Duration::from_secs(1),
-            warmup_duration: None,
-            thresholds: Vec::new(),
-            warmup: Tally::new(),
-            series: Vec::new(),
-            interrupted: false,
-        }
+        total
     }
 
     #[test]
-    fn evaluates_against_a_report() {
-        let report = report();
-        assert_eq!(report.total.requests.per_second, 400.0);
-        let p99 = report.total.latency_us.p99;
+    fn evaluates_against_a_tally() {
+        let total = total();
+        let latency = total.latency();
+        assert_eq!(per_second(total.completed(), MEASURED), 400.0);
+        let p99 = quantile(latency, 0.99);
         // (threshold, actual, passed)
         let table = [
             ("p99<250ms", format_micros(p99), true),
             ("p99<50ms", format_micros(p99), false),
             ("p99>=1ms", format_micros(p99), true),
-            (
-                "p50<=60ms",
-                format_micros(report.total.latency_us.p50),
-                true,
-            ),
+            ("p50<=60ms", format_micros(quantile(latency, 0.5)), true),
             ("min>1ms", "1.00ms".to_string(), false),
             ("min>=1ms", "1.00ms".to_string(), true),
-            (
-                "max<100ms",
-                format_micros(report.total.latency_us.max),
-                false,
-            ),
+            ("max<100ms", format_micros(latency.max()), false),
             // HDR's mean of 1..100 ms in 100 µs steps: 50.95 ms give or take a bucket.
             ("mean<60ms", "50.91ms".to_string(), true),
             ("error_rate<0.1%", "20%".to_string(), false),
@@ -577,7 +544,7 @@ mod tests {
             ("http_errors>100", "100".to_string(), false),
         ];
         for (threshold, actual, passed) in table {
-            let v = parse(threshold).unwrap().evaluate(&report);
+            let v = parse(threshold).unwrap().evaluate(&total, MEASURED);
             assert_eq!(v.threshold, threshold);
             assert_eq!(
                 (v.actual.as_str(), v.passed),
@@ -585,16 +552,16 @@ mod tests {
                 "{threshold}"
             );
         }
-        let v = parse("error_rate<0.1%").unwrap().evaluate(&report);
+        let v = parse("error_rate<0.1%").unwrap().evaluate(&total, MEASURED);
         assert!((v.actual_value - 0.2).abs() < 1e-12);
-        let v = parse("p99<250ms").unwrap().evaluate(&report);
+        let v = parse("p99<250ms").unwrap().evaluate(&total, MEASURED);
         assert_eq!(v.actual_value, p99 as f64);
         assert!((98_000..=100_000).contains(&p99), "{p99}");
     }
 
     #[test]
     fn empty_run_has_no_errors_and_no_latency() {
-        let report = ReportModel::from_summary(&summary(Tally::new()));
+        let total = Tally::new();
         let table = [
             ("error_rate==0", "0%", true),
             ("failures==0", "0", true),
@@ -604,7 +571,7 @@ mod tests {
             ("max>=0", "no responses", false),
         ];
         for (threshold, actual, passed) in table {
-            let v = parse(threshold).unwrap().evaluate(&report);
+            let v = parse(threshold).unwrap().evaluate(&total, MEASURED);
             assert_eq!(
                 (v.actual.as_str(), v.passed),
                 (actual, passed),
@@ -615,7 +582,7 @@ mod tests {
 
     #[test]
     fn verdict_serialises() {
-        let v = parse("rps>5000").unwrap().evaluate(&report());
+        let v = parse("rps>5000").unwrap().evaluate(&total(), MEASURED);
         let json = serde_json::to_value(&v).unwrap();
         assert_eq!(
             json,

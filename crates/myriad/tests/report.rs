@@ -9,9 +9,9 @@ mod support;
 use std::time::Duration;
 
 use myriad::metrics::{Gauges, LimitHits};
-use myriad::report::{JsonReporter, Reporter, TextReporter, JSON_SCHEMA};
-use myriad::summary::TargetSummary;
+use myriad::report::{JsonReporter, ReportModel, Reporter, TextReporter, JSON_SCHEMA};
 use myriad::summary::{IntervalStats, KernelUsage};
+use myriad::summary::{Machine, TargetSummary};
 use myriad::sys::CpuTime;
 use myriad::{Config, ErrorKind, Outcome, Stop, Summary, Tally};
 use myriad_server::ServerConfig;
@@ -127,13 +127,20 @@ fn fixed_summary() -> Summary {
             },
         ],
         interrupted: false,
+        machine: Machine {
+            cores: 4,
+            ephemeral_port_range: Some((32768, 60999)),
+        },
+        verdicts: Vec::new(),
     }
 }
 
 #[test]
 fn text_report_matches_golden() {
     let mut out = Vec::new();
-    TextReporter.report(&fixed_summary(), &mut out).unwrap();
+    TextReporter
+        .report(&ReportModel::from_summary(&fixed_summary()), &mut out)
+        .unwrap();
     let text = String::from_utf8(out).unwrap();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/report.txt");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -158,7 +165,9 @@ fn validate(json: &serde_json::Value) {
 
 fn json_of(s: &Summary) -> serde_json::Value {
     let mut out = Vec::new();
-    JsonReporter.report(s, &mut out).unwrap();
+    JsonReporter
+        .report(&ReportModel::from_summary(s), &mut out)
+        .unwrap();
     serde_json::from_slice(&out).unwrap()
 }
 
@@ -204,4 +213,44 @@ fn json_report_of_real_runs_validates() {
         .as_str()
         .unwrap()
         .contains("every connect failed"));
+}
+
+/// Thresholds are judged once, into the summary; every report shows those
+/// verdicts, and the machine's facts come from the summary, not the machine.
+#[test]
+fn reports_read_the_verdicts_and_machine_facts_of_the_summary() {
+    let mut s = fixed_summary();
+    s.thresholds = vec!["rps>=400".parse().unwrap(), "p99<1ms".parse().unwrap()];
+    assert!(
+        !s.thresholds_passed(),
+        "unjudged thresholds have not passed"
+    );
+    s.limits.ephemeral_ports = 3;
+    s.machine.ephemeral_port_range = Some((1000, 2000));
+    let s = s.judged();
+    let passed: Vec<bool> = s.verdicts.iter().map(|v| v.passed).collect();
+    assert_eq!(passed, [true, false]);
+    assert!(!s.thresholds_passed());
+    assert_eq!(
+        s.clone().judged().verdicts,
+        s.verdicts,
+        "judging is idempotent"
+    );
+
+    let model = ReportModel::from_summary(&s);
+    assert_eq!(model.thresholds, s.verdicts);
+    let json = json_of(&s);
+    validate(&json);
+    assert_eq!(json["thresholds"][0]["threshold"], "rps>=400");
+    assert_eq!(json["thresholds"][1]["passed"], false);
+    assert!(json["notes"]
+        .to_string()
+        .contains("net.ipv4.ip_local_port_range = 1000-2000"));
+    let mut out = Vec::new();
+    TextReporter.report(&model, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("rps>=400") && text.contains("p99<1ms"),
+        "{text}"
+    );
 }

@@ -378,6 +378,9 @@ impl Run {
             warmup_duration: self.config.warmup,
             thresholds: self.config.thresholds.clone(),
             interrupted: self.cancel.is_cancelled(),
-        })
+            machine: crate::summary::Machine::capture(),
+            verdicts: Vec::new(),
+        }
+        .judged())
     }
 }

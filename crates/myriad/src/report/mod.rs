@@ -1,20 +1,36 @@
 //! Reports: what a [`Summary`] says, for people and for machines.
 //!
-//! [`ReportModel`] computes every derived figure once (rates, percentiles,
-//! histogram buckets, notes); both printers read it, so text and JSON never
-//! disagree. A [`Reporter`] writes one report to any `Write`.
+//! A report is a pure function of the [`Summary`]: the machine's facts
+//! ([`Summary::machine`]) and the thresholds' verdicts ([`Summary::verdicts`])
+//! were captured into it when the run ended, so nothing here reads the machine
+//! or judges a threshold. [`ReportModel::from_summary`] computes every derived
+//! figure once (rates, percentiles, histogram buckets, notes); each
+//! [`Reporter`] formats that one model, so text and JSON never disagree.
+//!
+//! ```no_run
+//! use myriad::report::{JsonReporter, ReportModel, Reporter, TextReporter};
+//! # fn show(summary: &myriad::Summary) -> std::io::Result<()> {
+//! let model = ReportModel::from_summary(summary);
+//! let mut out = std::io::stdout();
+//! TextReporter.report(&model, &mut out)?;
+//! JsonReporter.report(&model, &mut std::fs::File::create("report.json")?)?;
+//! # Ok(()) }
+//! ```
 
 mod model;
 mod text;
 
 use std::io::{self, Write};
 
+pub use crate::units::{format_bytes, format_count, format_micros};
 pub use model::{
     Bucket, BytesReport, ClientReport, ConfigReport, ConnectionsReport, KernelReport,
-    LatencyReport, LimitsReport, ReportModel, RequestsReport, TallyReport, TargetReport,
+    LatencyReport, LimitsReport, ReportModel, RequestsReport, SelfCheckReport, TallyReport,
+    TargetReport, WarmupReport,
 };
-pub use text::{format_bytes, format_count, format_micros, TextReporter};
+pub use text::TextReporter;
 
+#[cfg(doc)]
 use crate::summary::Summary;
 
 /// The schema identifier written in every JSON report.
@@ -23,10 +39,10 @@ pub const SCHEMA_ID: &str = "myriad-report/1";
 /// The JSON Schema that every JSON report validates against.
 pub const JSON_SCHEMA: &str = include_str!("../../../../schema/report.schema.json");
 
-/// Writes a report of a summary.
+/// Writes one report of a run's figures.
 pub trait Reporter {
-    /// Writes the report of `summary` to `out`.
-    fn report(&self, summary: &Summary, out: &mut dyn Write) -> io::Result<()>;
+    /// Writes the report of `model` to `out`.
+    fn report(&self, model: &ReportModel, out: &mut dyn Write) -> io::Result<()>;
 }
 
 /// The JSON report (schema [`JSON_SCHEMA`]), pretty-printed, one document.
@@ -34,9 +50,8 @@ pub trait Reporter {
 pub struct JsonReporter;
 
 impl Reporter for JsonReporter {
-    fn report(&self, summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
-        let model = ReportModel::from_summary(summary);
-        serde_json::to_writer_pretty(&mut *out, &model)?;
+    fn report(&self, model: &ReportModel, out: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, model)?;
         writeln!(out)
     }
 }

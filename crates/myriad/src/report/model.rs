@@ -1,14 +1,15 @@
 //! The figures of a report, computed once from a [`Summary`]; serialised as the
-//! JSON report and formatted by the text report.
+//! JSON report and formatted by the text report. Everything comes from the
+//! summary: the machine's facts and the thresholds' verdicts were captured into
+//! it when the run ended.
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::config::Stop;
-use crate::metrics::{ErrorKind, Tally};
-use crate::summary::{per_second, Summary};
-use crate::sys;
+use crate::metrics::{per_second, quantile, ErrorKind, Tally};
+use crate::summary::Summary;
 
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
@@ -45,7 +46,7 @@ pub struct ReportModel {
     pub interval_s: f64,
     /// Per statistics interval: throughput, errors, latency.
     pub series: Vec<crate::summary::IntervalStats>,
-    /// The thresholds asked for, judged.
+    /// The thresholds asked for, as judged when the run ended ([`Summary::verdicts`]).
     pub thresholds: Vec<crate::threshold::Verdict>,
     /// Whether the load generator, not the server, limited the run.
     pub generator_bound: bool,
@@ -74,7 +75,7 @@ impl SelfCheckReport {
         let send_lag = s.open_model.then(|| LatencyReport::new(&s.send_lag));
         let loop_stall = LatencyReport::new(&s.loop_stall);
         let mut reasons = Vec::new();
-        let cores = (s.threads * s.processes).min(crate::config::available_cores()) as f64;
+        let cores = (s.threads * s.processes).min(s.machine.cores) as f64;
         if s.elapsed.as_secs_f64() >= 1.0 && s.cpu_utilisation() >= 0.9 * cores {
             reasons.push(format!(
                 "CPU saturated ({:.0}% of {} threads)",
@@ -362,7 +363,7 @@ impl ReportModel {
             }),
             interval_s: s.stats_interval.as_secs_f64(),
             series: s.series.clone(),
-            thresholds: Vec::new(),
+            thresholds: s.verdicts.clone(),
             generator_bound: false,
             self_check: SelfCheckReport::new(s),
         };
@@ -373,13 +374,7 @@ impl ReportModel {
                 model.self_check.reasons.join(", ")
             ));
         }
-        model.thresholds = s.thresholds.iter().map(|t| t.evaluate(&model)).collect();
         model
-    }
-
-    /// Whether every threshold passed (true when there are none).
-    pub fn thresholds_passed(&self) -> bool {
-        self.thresholds.iter().all(|v| v.passed)
     }
 }
 
@@ -418,7 +413,7 @@ impl TallyReport {
 impl LatencyReport {
     pub(crate) fn new(h: &Histogram<u64>) -> LatencyReport {
         let empty = h.is_empty();
-        let q = |q: f64| if empty { 0 } else { h.value_at_quantile(q) };
+        let q = |q: f64| quantile(h, q);
         LatencyReport {
             count: h.len(),
             min: if empty { 0 } else { h.min() },
@@ -500,7 +495,9 @@ fn notes(s: &Summary) -> Vec<String> {
         ));
     }
     if s.limits.ephemeral_ports > 0 {
-        let range = sys::ephemeral_port_range()
+        let range = s
+            .machine
+            .ephemeral_port_range
             .map(|(a, b)| format!("{a}-{b}"))
             .unwrap_or_else(|| "unknown".into());
         notes.push(format!(

@@ -5,15 +5,15 @@ use std::io::{self, Write};
 
 use super::model::{Bucket, LatencyReport, ReportModel, TallyReport};
 use super::Reporter;
-use crate::summary::Summary;
+use crate::units::{format_bytes, format_count, format_micros};
 
 /// The plain-text report.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TextReporter;
 
 impl Reporter for TextReporter {
-    fn report(&self, summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
-        out.write_all(render(&ReportModel::from_summary(summary)).as_bytes())
+    fn report(&self, model: &ReportModel, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(render(model).as_bytes())
     }
 }
 
@@ -361,19 +361,6 @@ fn status_and_errors(s: &mut String, t: &TallyReport) {
     }
 }
 
-/// `1234567` as `1,234,567`.
-pub fn format_count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 fn format_rate(r: f64) -> String {
     let whole = r.trunc() as u64;
     format!(
@@ -386,33 +373,6 @@ fn format_rate(r: f64) -> String {
 fn trim_float(v: f64) -> String {
     let s = format!("{v:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-/// Microseconds in the unit that reads best: `850µs`, `12.34ms`, `1.50s`.
-pub fn format_micros(us: u64) -> String {
-    if us < 1_000 {
-        format!("{us}µs")
-    } else if us < 1_000_000 {
-        format!("{:.2}ms", us as f64 / 1e3)
-    } else {
-        format!("{:.2}s", us as f64 / 1e6)
-    }
-}
-
-/// Bytes in binary units: `512 B`, `1.50 KiB`, `3.25 MiB`, `1.00 GiB`.
-pub fn format_bytes(b: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{} B", v.round() as u64)
-    } else {
-        format!("{v:.2} {}", UNITS[unit])
-    }
 }
 
 #[cfg(test)]
