@@ -9,10 +9,10 @@ use std::io::{IsTerminal, Write};
 use clap::Args;
 
 use myriad::report::{format_bytes, format_count};
-use myriad::{Config, Stop, Summary};
+use myriad::{Config, Load, Plan, Stop, Summary};
 use myriad_server::ServerConfig;
 
-use crate::args::{at_least_one, at_least_one_u64, EXIT_FAILURE};
+use crate::args::{at_least_one, at_least_one_u64, EXIT_FAILURE, EXIT_USAGE};
 use crate::run::{drive, emit, outputs};
 
 /// The original experiment (Python asyncio + aiohttp, a semaphore of 1,000):
@@ -74,13 +74,21 @@ pub fn execute(args: DemoArgs) -> i32 {
             return EXIT_FAILURE;
         }
     };
-    config.connections = args.connections;
-    config.stop = Stop::Requests(args.requests);
+    config.load = Load::Closed {
+        connections: args.connections,
+        stop: Stop::Requests(args.requests),
+    };
     config.threads = client_threads;
+    let plan = match Plan::new(config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     if !args.json {
         // The engine's own plan says how many client threads it will use.
-        let threads = myriad::engine::Shape::plan(&config, myriad::sys::raise_open_files_limit())
-            .map_or(client_threads, |s| s.threads_per_process);
+        let threads = plan.shape.threads_per_process;
         eprintln!(
             "myriad demo: {} requests over {} connections to the built-in server at {url} (server delay {delay}; {server_threads} server + {} client threads)",
             format_count(args.requests),
@@ -89,7 +97,7 @@ pub fn execute(args: DemoArgs) -> i32 {
         );
     }
     let show = !args.quiet && !args.json && std::io::stdout().is_terminal();
-    let summary = match drive(config, show) {
+    let summary = match drive(plan, Vec::new(), show) {
         Ok(s) => s,
         Err(code) => return code,
     };

@@ -64,13 +64,12 @@ pub fn execute(args: FindMaxArgs) -> i32 {
     };
     // Check the configuration once, as the first step would, before any traffic.
     let mut probe = base.clone();
-    probe.open = Some(myriad::config::OpenModel {
-        rate: opts.start_rate,
-        stages: None,
-        arrival: myriad::schedule::Arrival::Uniform,
+    let first = myriad::Stop::Duration(opts.step + args.warmup.unwrap_or_default());
+    let checked = myriad::Load::open(opts.start_rate, base.connections(), first).and_then(|load| {
+        probe.load = load;
+        probe.validate()
     });
-    probe.stop = myriad::Stop::Duration(opts.step + args.warmup.unwrap_or_default());
-    if let Err(e) = probe.validate() {
+    if let Err(e) = checked {
         eprintln!("error: {e}");
         return EXIT_USAGE;
     }

@@ -60,7 +60,11 @@ impl LoadArgs {
     /// the run is bounded and paced).
     pub fn base_config(&self) -> Result<Config, String> {
         let mut config = Config::new(&self.urls).map_err(|e| e.to_string())?;
-        config.connections = self.connections;
+        // The caller picks the load model; this is the closed one with the defaults.
+        config.load = myriad::Load::Closed {
+            connections: self.connections,
+            stop: myriad::Stop::Duration(myriad::config::DEFAULT_DURATION),
+        };
         config.method = self.method.to_ascii_uppercase();
         config.headers = self.headers.clone();
         config.body = match (&self.body, &self.body_file) {

@@ -15,7 +15,7 @@ const RATE_WINDOW: Duration = Duration::from_secs(1);
 
 /// Waits for `run` to finish, drawing progress if `show` is set.
 pub fn watch(run: &Run, show: bool) {
-    let bar = show.then(|| make_bar(run.config().stop));
+    let bar = show.then(|| make_bar(run.config().stop()));
     let mut window: VecDeque<(Instant, u64)> = VecDeque::new();
     while !run.is_finished() {
         std::thread::sleep(TICK);
@@ -26,7 +26,7 @@ pub fn watch(run: &Run, show: bool) {
             while window.len() > 2 && now.duration_since(window[0].0) > RATE_WINDOW {
                 window.pop_front();
             }
-            update(bar, &p, run.config().stop, rate(&window));
+            update(bar, &p, run.config().stop(), rate(&window));
         }
     }
     if let Some(bar) = bar {

@@ -7,8 +7,9 @@ use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use myriad::feed::{HdrLogSink, Sink};
 use myriad::report::{format_count, JsonReporter, ReportModel, Reporter, TextReporter};
-use myriad::{Config, RunError, Stop, Summary};
+use myriad::{Config, Load, LoadFlags, Plan, RunError, Stop, Summary};
 
 use crate::args::{
     at_least_one_u64, positive_duration, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_THRESHOLDS,
@@ -16,9 +17,6 @@ use crate::args::{
 };
 use crate::load::LoadArgs;
 use crate::{progress, signal};
-
-/// Default duration when neither `-n` nor `-z` is given.
-const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
 /// `myriad run`.
 #[derive(Debug, Args)]
@@ -60,6 +58,11 @@ pub struct RunArgs {
     /// Open model: evenly spaced (uniform) or Poisson arrivals.
     #[arg(long, value_name = "KIND", default_value = "uniform")]
     pub arrival: myriad::schedule::Arrival,
+    /// Open model: what a request due while every connection is busy does:
+    /// `queue` (wait for the next free one; latency still counts from when it
+    /// was due) or `drop` (count it as dropped, do not send it).
+    #[arg(long, value_name = "QUEUE|DROP", default_value = "queue")]
+    pub when_busy: myriad::WhenBusy,
     /// Run load for this long first and keep it out of the statistics.
     #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     pub warmup: Option<Duration>,
@@ -77,7 +80,7 @@ pub struct RunArgs {
 
 /// Runs `myriad run` and returns the exit code.
 pub fn execute(args: RunArgs) -> i32 {
-    let config = match to_config(&args) {
+    let (config, sinks) = match to_config(&args) {
         Ok(c) => c,
         Err(msg) => {
             eprintln!("error: {msg}");
@@ -98,35 +101,41 @@ pub fn execute(args: RunArgs) -> i32 {
         },
         None => None,
     };
-    let shape = match myriad::engine::Shape::plan(&config, myriad::sys::raise_open_files_limit()) {
-        Ok(s) => s,
+    // Planned once: what --dry-run prints is what runs.
+    let plan = match Plan::new(config) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_USAGE;
         }
     };
     if args.dry_run {
-        print!("{}", shape.describe(&config));
+        print!("{}", plan.describe());
         return EXIT_OK;
     }
     if !args.quiet && !args.json {
-        eprintln!("{}", banner(&config, &shape));
-        if shape.processes > 1 || !shape.source_addrs.is_empty() || config.connections > 10_000 {
-            eprint!("{}", shape.describe(&config));
+        eprintln!("{}", banner(&plan));
+        let shape = &plan.shape;
+        if shape.processes > 1
+            || !shape.source_addrs.is_empty()
+            || plan.config.connections() > 10_000
+        {
+            eprint!("{}", plan.describe());
         }
     }
     let show = !args.quiet && !args.json && std::io::stdout().is_terminal();
-    let summary = match drive(config, show) {
+    let summary = match drive(plan, sinks, show) {
         Ok(s) => s,
         Err(code) => return code,
     };
     emit(&summary, outputs(args.json, output))
 }
 
-/// Starts a run, shows progress, handles Ctrl-C, and returns the summary (or
-/// the exit code of a failure, with its message printed).
-pub fn drive(config: Config, show_progress: bool) -> Result<Summary, i32> {
-    let run = match myriad::start(config) {
+/// Starts a planned run with `sinks` on its live feed, shows progress,
+/// handles Ctrl-C, and returns the summary (or the exit code of a failure,
+/// with its message printed).
+pub fn drive(plan: Plan, sinks: Vec<Box<dyn Sink>>, show_progress: bool) -> Result<Summary, i32> {
+    let run = match myriad::start_plan(plan) {
         Ok(run) => run,
         Err(RunError::Config(e)) => {
             eprintln!("error: {e}");
@@ -137,6 +146,9 @@ pub fn drive(config: Config, show_progress: bool) -> Result<Summary, i32> {
             return Err(EXIT_FAILURE);
         }
     };
+    for sink in sinks {
+        run.subscribe(sink);
+    }
     signal::cancel_on_interrupt(run.cancel_token());
     progress::watch(&run, show_progress);
     run.wait().map_err(|e| {
@@ -250,48 +262,34 @@ pub fn emit(summary: &Summary, outputs: Vec<Output>) -> i32 {
     }
 }
 
-fn to_config(args: &RunArgs) -> Result<Config, String> {
+/// The run's configuration and the sinks of its live feed (the HDR log),
+/// whose files are created here, before any traffic.
+fn to_config(args: &RunArgs) -> Result<(Config, Vec<Box<dyn Sink>>), String> {
     let mut config = args.load.base_config()?;
-    config.stop = match (args.requests, args.duration) {
-        (Some(n), _) => Stop::Requests(n),
-        (None, Some(d)) => Stop::Duration(d),
-        (None, None) => Stop::Duration(DEFAULT_DURATION),
-    };
-    config.interval = args.per_connection_interval;
-    match (args.rate, &args.stages) {
-        (Some(rate), stages) => {
-            config.open = Some(myriad::config::OpenModel {
-                rate,
-                stages: stages.clone(),
-                arrival: args.arrival,
-            });
-        }
-        (None, Some(stages)) => {
-            // The closed model ramps connections: as many as the largest target.
-            let most = stages
-                .as_slice()
-                .iter()
-                .map(|s| s.target)
-                .fold(0.0, f64::max);
-            config.connections = (most.ceil() as usize).max(1);
-            config.ramp = Some(stages.clone());
-        }
-        (None, None) => {}
-    }
-    if let Some(stages) = &args.stages {
-        // The run ends with the last stage (in-flight requests then finish).
-        config.stop = Stop::Duration(stages.total());
-    }
+    config.load = Load::from_flags(LoadFlags {
+        connections: args.load.connections,
+        stop: match (args.requests, args.duration) {
+            (Some(n), _) => Some(Stop::Requests(n)),
+            (None, Some(d)) => Some(Stop::Duration(d)),
+            (None, None) => None,
+        },
+        rate: args.rate,
+        stages: args.stages.clone(),
+        interval: args.per_connection_interval,
+        arrival: args.arrival,
+        when_busy: args.when_busy,
+    })
+    .map_err(|e| e.to_string())?;
     config.warmup = args.warmup;
     config.stats_interval = args.stats_interval;
     config.thresholds = args.thresholds.clone();
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(path) = &args.hdr_log {
-        std::fs::File::create(path)
+        let log = HdrLogSink::create(path)
             .map_err(|e| format!("cannot create --hdr-log file '{}': {e}", path.display()))?;
-        config.hdr_log = Some(path.clone());
+        sinks.push(Box::new(log));
     }
-    config.validate().map_err(|e| e.to_string())?;
-    Ok(config)
+    Ok((config, sinks))
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -301,8 +299,9 @@ fn rate(s: &str) -> Result<f64, String> {
     })
 }
 
-fn banner(config: &Config, shape: &myriad::engine::Shape) -> String {
-    let what = match config.stop {
+fn banner(plan: &Plan) -> String {
+    let (config, shape) = (&plan.config, &plan.shape);
+    let what = match config.stop() {
         Stop::Requests(n) => format!("{} requests", format_count(n)),
         Stop::Duration(d) => format!("{:.1}s", d.as_secs_f64()),
     };
@@ -310,7 +309,7 @@ fn banner(config: &Config, shape: &myriad::engine::Shape) -> String {
     format!(
         "myriad: {what} to {} over {} connections, {}{} threads{}",
         urls.join(", "),
-        format_count(config.connections as u64),
+        format_count(config.connections() as u64),
         if shape.processes > 1 {
             format!("{} processes x ", shape.processes)
         } else {
