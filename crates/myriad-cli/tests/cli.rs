@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use myriad_server::{ServerConfig, ServerHandle};
 
+mod support;
+use support::wait_until;
+
 fn myriad(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_myriad"))
         .args(args)
@@ -22,6 +25,20 @@ fn server() -> ServerHandle {
 
 fn url(s: &ServerHandle) -> String {
     format!("http://{}/", s.local_addr())
+}
+
+/// How long a test waits for an event before it fails.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Whether process `pid` has a handler installed for SIGINT (the kernel's
+/// `SigCgt` mask in `/proc/PID/status`).
+fn catches_sigint(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
 }
 
 /// Asserts a usage error: exit 2, nothing on stdout, one line on stderr that
@@ -193,7 +210,13 @@ fn sigint_stops_a_run_and_still_reports() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // Signal once the run is under way (our server has answered it) and its
+    // Ctrl-C handler is in place (installed just after the run starts), so the
+    // signal stops a running run rather than racing its start.
+    wait_until("the run's first requests", WAIT, || {
+        s.stats().requests_served >= 10
+    });
+    wait_until("the SIGINT handler", WAIT, || catches_sigint(child.id()));
     let started = Instant::now();
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -374,9 +397,24 @@ fn open_model_flags_run_on_schedule() {
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["model"], "open");
-    // 100/s for 1 s: due at 10 ms .. 990 ms; the first 19 are warm-up.
-    assert_eq!(json["warmup"]["requests"], 19);
-    assert_eq!(json["total"]["requests"]["issued"], 80);
+    // 100/s for 1 s: due at 10 ms .. 990 ms; the 19 due before 200 ms are
+    // warm-up, the 80 due from 200 ms on are measured. The design guarantees
+    // the split by due time and that nothing due at or after the end is sent,
+    // so at most 19 and 80, every one accounted for. Exactly 19 and 80 would
+    // need every wake-up on time: the last is due 10 ms before the end, and a
+    // request whose wake-up comes after the end is not sent, one due while
+    // every connection is busy after a stall is dropped. So the lower bounds
+    // leave a busy machine room for a few.
+    let warmup = json["warmup"]["requests"].as_u64().unwrap();
+    assert!((15..=19).contains(&warmup), "{:#}", json["warmup"]);
+    let r = &json["total"]["requests"];
+    let (issued, dropped) = (
+        r["issued"].as_u64().unwrap(),
+        r["dropped"].as_u64().unwrap(),
+    );
+    assert!(issued + dropped <= 80, "{r:#}");
+    assert!(issued >= 60, "{r:#}");
+    assert_eq!(r["balanced"], true, "{r:#}");
     assert!(
         json["total"]["service_latency_us"]["count"]
             .as_u64()

@@ -6,6 +6,12 @@ use std::time::Duration;
 use myriad::{Config, ErrorKind, Stop, Summary};
 use myriad_server::{ServerConfig, ServerHandle};
 
+mod support;
+use support::wait_until;
+
+/// How long a test waits for an event before it fails.
+const WAIT: Duration = Duration::from_secs(30);
+
 fn server() -> ServerHandle {
     let listener = myriad_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     myriad_server::spawn(listener, ServerConfig::default(), 1).unwrap()
@@ -18,6 +24,13 @@ fn config(s: &ServerHandle, processes: usize, connections: usize, stop: Stop) ->
     c.processes = Some(processes);
     c.worker_command = Some(vec![env!("CARGO_BIN_EXE_myriad").into(), "__worker".into()]);
     c
+}
+
+/// Whether process `pid` has ended: gone, or a zombie not yet reaped.
+fn is_dead(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| stat.contains(") Z "))
+        .unwrap_or(true)
 }
 
 fn assert_balanced(s: &Summary) {
@@ -50,12 +63,30 @@ fn merged_report_of_worker_processes_is_their_sum() {
 #[test]
 fn a_killed_worker_process_is_reported_and_totals_stay_consistent() {
     let s = server();
-    let run = myriad::start(config(&s, 3, 12, Stop::Duration(Duration::from_secs(3)))).unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    // Longer than the test: it ends the run itself once it has seen what it
+    // needs, so no step races a deadline.
+    let run = myriad::start(config(&s, 3, 12, Stop::Duration(Duration::from_secs(60)))).unwrap();
     let pids = run.worker_pids().to_vec();
     assert_eq!(pids.len(), 3);
+    // Every worker is mid-run once all 12 connections (4 per worker) are
+    // accepted and requests flow.
+    wait_until("all 12 connections accepted", WAIT, || {
+        s.stats().connections_accepted >= 12
+    });
+    wait_until("requests on them", WAIT, || {
+        s.stats().requests_served >= 100
+    });
     // SAFETY: killing a child process of this test.
     unsafe { libc::kill(pids[1] as i32, libc::SIGKILL) };
+    wait_until(format!("worker {} to die", pids[1]), WAIT, || {
+        is_dead(pids[1])
+    });
+    // The other two serve on.
+    let served = s.stats().requests_served;
+    wait_until("the other workers' requests", WAIT, || {
+        s.stats().requests_served >= served + 100
+    });
+    run.cancel();
     let summary = run.wait().unwrap();
     assert_balanced(&summary);
     assert_eq!(
@@ -77,7 +108,13 @@ fn a_killed_worker_process_is_reported_and_totals_stay_consistent() {
 fn cancelling_a_multi_process_run_cancels_its_workers() {
     let s = server();
     let run = myriad::start(config(&s, 2, 4, Stop::Duration(Duration::from_secs(60)))).unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // Cancel a run in full swing: both workers connected and answered.
+    wait_until("all 4 connections accepted", WAIT, || {
+        s.stats().connections_accepted >= 4
+    });
+    wait_until("requests on them", WAIT, || {
+        s.stats().requests_served >= 100
+    });
     let started = std::time::Instant::now();
     run.cancel();
     let summary = run.wait().unwrap();

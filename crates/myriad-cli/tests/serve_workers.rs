@@ -10,6 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+mod support;
+use support::wait_until;
+
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 const WAIT: Duration = Duration::from_secs(15);
@@ -111,14 +114,12 @@ impl Serve {
     /// of stdout.
     fn interrupt(mut self) -> (Option<i32>, Vec<String>) {
         self.signal(libc::SIGINT);
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "serve did not stop on SIGINT");
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let mut status = None;
+        wait_until("serve to stop on SIGINT", WAIT, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        let status = status.unwrap();
         let mut out = Vec::new();
         while let Ok(line) = self.stdout.recv_timeout(Duration::from_secs(5)) {
             out.push(line);
@@ -282,19 +283,17 @@ fn workers_stop_when_the_supervisor_is_killed() {
     let pids = serve.worker_pids();
     assert_eq!(pids.len(), 2);
     serve.signal(libc::SIGKILL);
-    let deadline = Instant::now() + WAIT;
     for pid in pids {
         // Gone, or a zombie waiting for whoever inherited it.
-        while std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.contains(") Z "))
-            .unwrap_or(false)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "worker {pid} outlived its supervisor"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_until(
+            format!("worker {pid} to stop after its supervisor"),
+            WAIT,
+            || {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .map(|s| s.contains(") Z "))
+                    .unwrap_or(true)
+            },
+        );
     }
 }
 

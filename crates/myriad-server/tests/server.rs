@@ -190,6 +190,8 @@ fn request_bodies_are_skipped() {
     stream
         .write_all(b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
         .unwrap();
+    // The pause is the case under test, not a wait for an event: it makes the
+    // server read the body in two parts rather than in one read.
     sleep(Duration::from_millis(20));
     stream.write_all(b"6\r\n world\r\n0\r\n\r\n").unwrap();
     stream.write_all(GET).unwrap();
@@ -200,6 +202,7 @@ fn request_bodies_are_skipped() {
     stream
         .write_all(b"PUT / HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345")
         .unwrap();
+    // Again the split itself is under test (see above).
     sleep(Duration::from_millis(20));
     stream
         .write_all(&[b"67890".as_slice(), GET].concat())
@@ -342,6 +345,8 @@ fn slow_heads_are_closed_but_idle_connections_are_not() {
     let mut slow = connect(server.local_addr());
     let started = Instant::now();
     slow.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").unwrap();
+    // Slowloris pacing, the behaviour under test: the rest of the head comes
+    // 100 ms later, inside the timeout.
     sleep(Duration::from_millis(100));
     // More bytes do not restart the clock: the whole head has 200 ms.
     slow.write_all(b"X-More: 1\r\n").unwrap();
