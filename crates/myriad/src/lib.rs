@@ -11,7 +11,8 @@
 //! - [`proto`]: HTTP/1.1 on the wire: request bytes built once, responses parsed
 //!   incrementally with httparse, bodies framed by length, chunks or close.
 //! - [`metrics`]: [`Outcome`]s, per-worker [`Tally`]s of counts, bytes and HDR
-//!   histograms, merged once at the end.
+//!   histograms, merged once at the end; [`metrics::wire`], the public,
+//!   versioned format of recorder deltas and of worker processes' lines.
 //! - [`summary`]: the [`Summary`] of a run, the only thing reporters read.
 //! - [`report`]: text for people, JSON (schema in `schema/report.schema.json`) for machines.
 //! - [`schedule`]: when open-model requests are due: rates, stages, uniform or
@@ -19,6 +20,10 @@
 //! - [`find_max`]: steps and bisects the open-model rate for the highest one
 //!   that meets every SLO.
 //! - [`threshold`]: pass/fail checks (`p99<250ms`, `error_rate<0.1%`) on a report.
+//! - [`supervise`]: child processes that do a share of the work (`run`'s
+//!   worker processes, `serve --workers`): spawning, one reader thread per
+//!   child, stopping and killing, and the one versioned JSON line format both
+//!   sides speak.
 //! - [`sys`]: CPU time, peak memory, open-files limit, kernel memory, sysctls.
 //!
 //! # Example
@@ -49,6 +54,7 @@ pub mod proto;
 pub mod report;
 pub mod schedule;
 pub mod summary;
+pub mod supervise;
 pub mod sys;
 pub mod threshold;
 
