@@ -142,9 +142,7 @@ fn single(args: &ServeArgs) -> i32 {
     let stop = interrupt_token();
     let spec = args.listen.resolved(server.local_addr().port());
     announce(spec, &describe);
-    while !stop.is_cancelled() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    myriad::supervise::wait_cancelled(&stop, None);
     let stats = server.shutdown();
     Outcome {
         total: stats,

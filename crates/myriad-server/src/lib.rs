@@ -23,9 +23,10 @@
 //! - this file: [`run`], the accept loop over one or more listeners.
 //! - `handle`: [`spawn`] and [`spawn_many`], a server on its own runtime and
 //!   threads, stopped by its [`ServerHandle`].
-//! - [`workers`]: the line protocol between worker processes of a
-//!   multi-process server and their supervisor, and the supervisor's
-//!   [`Tally`] of their counters (the processes themselves are the CLI's).
+//! - [`workers`]: the lines worker processes of a multi-process server send
+//!   their supervisor (in [`myriad::supervise`]'s line format), and the
+//!   supervisor's [`Tally`] of their counters (the processes themselves are
+//!   the CLI's).
 //!
 //! The caller owns the sockets and the shutdown signal: [`run`] takes bound
 //! listeners and a future, so tests bind `127.0.0.1:0` and the CLI wires

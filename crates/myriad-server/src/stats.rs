@@ -21,7 +21,7 @@ pub struct ServerStats {
 }
 
 /// The counters of a [`ServerStats`] at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StatsSnapshot {
     /// Connections accepted since the start.
     pub connections_accepted: u64,

@@ -4,21 +4,25 @@
 //! One process may hold only as many connections as it may open files (about
 //! 20,000 on the machines myriad is built on), so a million-connection server
 //! is dozens of processes listening on the same ports with `SO_REUSEPORT`.
-//! Each worker prints one line per event on its stdout: `ready` once it
+//! Each worker writes one line per event on its stdout: `ready` once it
 //! listens, then its counters every so often and once more at the end. The
-//! lines are plain `key=value` text: the supervisor is the same binary, and a
-//! person reading a worker's output can make sense of it.
+//! lines are in the line format of [`myriad::supervise`], the one `myriad
+//! run`'s worker processes speak too: versioned JSON objects, such as
+//! `{"v":1,"kind":"stats","connections_accepted":3,"connections_open":1,
+//! "peak_connections":2,"requests_served":9,"bad_requests":0,"header_timeouts":0}`
+//! (the fields of [`StatsSnapshot`]).
 //!
-//! Spawning, watching and stopping the processes is the CLI's business; this
-//! module is pure, so the accounting is tested without processes.
+//! Spawning, watching and stopping the processes is [`myriad::supervise`]'s
+//! and the CLI's business; this module is pure, so the accounting is tested
+//! without processes.
 
-use std::fmt;
-use std::str::FromStr;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::StatsSnapshot;
 
-/// One line of a worker's stdout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One line of a worker's stdout (kinds `ready`, `stats`, `final`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WorkerLine {
     /// The worker listens on every address: the supervisor may announce them.
     Ready,
@@ -27,82 +31,6 @@ pub enum WorkerLine {
     Stats(StatsSnapshot),
     /// The worker's counters after it closed every connection; its last line.
     Final(StatsSnapshot),
-}
-
-/// A line that is not a [`WorkerLine`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a worker line: '{0}'")]
-pub struct WorkerLineError(String);
-
-/// The `key=value` names of the counters, in [`StatsSnapshot`] field order.
-const KEYS: [&str; 6] = ["accepted", "open", "peak", "requests", "bad", "timeouts"];
-
-fn fields(s: &StatsSnapshot) -> [u64; 6] {
-    [
-        s.connections_accepted,
-        s.connections_open,
-        s.peak_connections,
-        s.requests_served,
-        s.bad_requests,
-        s.header_timeouts,
-    ]
-}
-
-impl fmt::Display for WorkerLine {
-    /// `ready`, or `stats accepted=3 open=1 peak=2 requests=9 bad=0 timeouts=0`
-    /// (`final` likewise): what `FromStr` reads back.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (kind, snapshot) = match self {
-            WorkerLine::Ready => return f.write_str("ready"),
-            WorkerLine::Stats(s) => ("stats", s),
-            WorkerLine::Final(s) => ("final", s),
-        };
-        f.write_str(kind)?;
-        for (key, value) in KEYS.iter().zip(fields(snapshot)) {
-            write!(f, " {key}={value}")?;
-        }
-        Ok(())
-    }
-}
-
-impl FromStr for WorkerLine {
-    type Err = WorkerLineError;
-
-    /// Reads what `Display` writes. Every counter must be present; unknown keys
-    /// are skipped, so a newer worker can add some.
-    fn from_str(line: &str) -> Result<Self, Self::Err> {
-        let err = || WorkerLineError(line.to_string());
-        let mut words = line.split_whitespace();
-        let kind = words.next().ok_or_else(err)?;
-        if kind == "ready" {
-            return Ok(WorkerLine::Ready);
-        }
-        let mut values: [Option<u64>; 6] = [None; 6];
-        for word in words {
-            let (key, value) = word.split_once('=').ok_or_else(err)?;
-            if let Some(i) = KEYS.iter().position(|k| *k == key) {
-                values[i] = Some(value.parse().map_err(|_| err())?);
-            }
-        }
-        let [Some(accepted), Some(open), Some(peak), Some(requests), Some(bad), Some(timeouts)] =
-            values
-        else {
-            return Err(err());
-        };
-        let snapshot = StatsSnapshot {
-            connections_accepted: accepted,
-            connections_open: open,
-            peak_connections: peak,
-            requests_served: requests,
-            bad_requests: bad,
-            header_timeouts: timeouts,
-        };
-        match kind {
-            "stats" => Ok(WorkerLine::Stats(snapshot)),
-            "final" => Ok(WorkerLine::Final(snapshot)),
-            _ => Err(err()),
-        }
-    }
 }
 
 /// How a worker process ended.
@@ -260,34 +188,38 @@ mod tests {
     }
 
     #[test]
-    fn lines_round_trip() {
+    fn lines_round_trip_in_the_shared_line_format() {
+        use myriad::supervise::{decode, encode, LineError};
+
         let s = snap(10, 3, 7, 99);
         for line in [
             WorkerLine::Ready,
             WorkerLine::Stats(s),
             WorkerLine::Final(s),
         ] {
-            assert_eq!(line.to_string().parse::<WorkerLine>(), Ok(line), "{line}");
+            let text = encode(&line).unwrap();
+            assert_eq!(decode::<WorkerLine>(&text).unwrap(), line, "{text}");
         }
         assert_eq!(
-            WorkerLine::Stats(s).to_string(),
-            "stats accepted=10 open=3 peak=7 requests=99 bad=1 timeouts=2"
+            encode(&WorkerLine::Ready).unwrap(),
+            r#"{"v":1,"kind":"ready"}"#
         );
-        // Unknown keys are skipped, order does not matter.
         assert_eq!(
-            "final timeouts=2 bad=1 new=5 requests=99 peak=7 open=3 accepted=10".parse(),
-            Ok(WorkerLine::Final(s))
+            encode(&WorkerLine::Stats(s)).unwrap(),
+            r#"{"v":1,"kind":"stats","connections_accepted":10,"connections_open":3,"peak_connections":7,"requests_served":99,"bad_requests":1,"header_timeouts":2}"#
         );
+        assert!(matches!(
+            decode::<WorkerLine>(r#"{"v":2,"kind":"ready"}"#),
+            Err(LineError::Version { .. })
+        ));
         for bad in [
             "",
-            "hello",
-            "stats",
-            "stats accepted=1",
-            "stats accepted=x open=0 peak=0 requests=0 bad=0 timeouts=0",
-            "stats accepted open=0",
-            "other accepted=0 open=0 peak=0 requests=0 bad=0 timeouts=0",
+            "ready",
+            "stats accepted=1 open=0 peak=0 requests=0 bad=0 timeouts=0",
+            r#"{"v":1,"kind":"stats","connections_accepted":1}"#,
+            r#"{"v":1,"kind":"other"}"#,
         ] {
-            assert!(bad.parse::<WorkerLine>().is_err(), "{bad}");
+            assert!(decode::<WorkerLine>(bad).is_err(), "{bad}");
         }
     }
 

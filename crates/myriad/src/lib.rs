@@ -11,7 +11,8 @@
 //! - [`proto`]: HTTP/1.1 on the wire: request bytes built once, responses parsed
 //!   incrementally with httparse, bodies framed by length, chunks or close.
 //! - [`metrics`]: [`Outcome`]s, per-worker [`Tally`]s of counts, bytes and HDR
-//!   histograms, merged once at the end.
+//!   histograms, merged once at the end; [`metrics::wire`], the public,
+//!   versioned format of recorder deltas and of worker processes' lines.
 //! - [`summary`]: the [`Summary`] of a run, the only thing reporters read. The
 //!   engine builds it once when the run ends, capturing the machine's facts
 //!   ([`summary::Machine`]) and judging the thresholds into verdicts
@@ -25,6 +26,10 @@
 //!   that meets every SLO.
 //! - [`threshold`]: pass/fail checks (`p99<250ms`, `error_rate<0.1%`) judged on
 //!   a run's tally; it knows nothing of summaries or reports.
+//! - [`supervise`]: child processes that do a share of the work (`run`'s
+//!   worker processes, `serve --workers`): spawning, one reader thread per
+//!   child, stopping and killing, and the one versioned JSON line format both
+//!   sides speak.
 //! - [`units`]: counts, durations and sizes as people read them.
 //! - [`sys`]: CPU time, peak memory, open-files limit, kernel memory, sysctls;
 //!   the engine reads it, reports never do.
@@ -58,6 +63,7 @@ pub mod proto;
 pub mod report;
 pub mod schedule;
 pub mod summary;
+pub mod supervise;
 pub mod sys;
 pub mod threshold;
 pub mod units;

@@ -6,6 +6,11 @@
 //! request is handed out and outcomes when it ends, separately, so the
 //! invariant `issued = succeeded + http errors + failures` is a real check, not a
 //! tautology.
+//!
+//! Recorders cross process boundaries (and, later, machines) in the public,
+//! versioned format of [`wire`].
+
+pub mod wire;
 
 use std::time::Duration;
 
@@ -397,138 +402,6 @@ impl Gauges {
         self.established += other.established;
         self.planned += other.planned;
         self.establish_us = self.establish_us.max(other.establish_us);
-    }
-}
-
-/// How recorders cross a process boundary (one JSON line per delta): counts as
-/// numbers, histograms in HdrHistogram's V2 binary format, base64-encoded.
-pub(crate) mod wire {
-    use super::*;
-    use base64::Engine as _;
-    use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
-    use serde::Deserialize;
-
-    /// Why a delta from a worker process could not be read.
-    #[derive(Debug, thiserror::Error)]
-    #[error("malformed delta from a worker process: {0}")]
-    pub struct WireError(String);
-
-    #[derive(Debug, Serialize, Deserialize)]
-    pub struct WireTally {
-        issued: u64,
-        statuses: Vec<(u16, u64)>,
-        errors: Vec<u64>,
-        bytes_sent: u64,
-        bytes_received: u64,
-        latency: String,
-        service: String,
-        dropped: u64,
-        /// Absent in deltas of workers from before it existed.
-        #[serde(default)]
-        queued: u64,
-    }
-
-    #[derive(Debug, Serialize, Deserialize)]
-    pub struct WireRecorder {
-        targets: Vec<WireTally>,
-        connections_opened: u64,
-        connect_latency: String,
-        send_lag: String,
-        loop_stall: String,
-        limits: LimitHits,
-        warmup: Box<WireTally>,
-    }
-
-    fn encode(h: &Histogram<u64>) -> String {
-        let mut bytes = Vec::new();
-        // Serialising into a Vec cannot fail for a histogram of valid bounds.
-        let _ = V2Serializer::new().serialize(h, &mut bytes);
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    }
-
-    fn decode(s: &str) -> Result<Histogram<u64>, WireError> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .map_err(|e| WireError(e.to_string()))?;
-        let h: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut bytes.as_slice())
-            .map_err(|e| WireError(format!("{e:?}")))?;
-        let mut out = new_histogram();
-        out.add(&h).map_err(|e| WireError(format!("{e:?}")))?;
-        Ok(out)
-    }
-
-    impl From<&Tally> for WireTally {
-        fn from(t: &Tally) -> Self {
-            WireTally {
-                issued: t.issued,
-                statuses: t.statuses().collect(),
-                errors: t.errors.to_vec(),
-                bytes_sent: t.bytes_sent,
-                bytes_received: t.bytes_received,
-                latency: encode(&t.latency),
-                service: encode(&t.service),
-                dropped: t.dropped,
-                queued: t.queued,
-            }
-        }
-    }
-
-    impl TryFrom<WireTally> for Tally {
-        type Error = WireError;
-
-        fn try_from(wt: WireTally) -> Result<Self, WireError> {
-            let mut t = Tally::new();
-            t.issued = wt.issued;
-            for (code, n) in wt.statuses {
-                let slot = usize::from(code).min(t.statuses.len() - 1);
-                t.statuses[slot] += n;
-            }
-            for (a, b) in t.errors.iter_mut().zip(wt.errors) {
-                *a = b;
-            }
-            t.bytes_sent = wt.bytes_sent;
-            t.bytes_received = wt.bytes_received;
-            t.latency = decode(&wt.latency)?;
-            t.service = decode(&wt.service)?;
-            t.dropped = wt.dropped;
-            t.queued = wt.queued;
-            Ok(t)
-        }
-    }
-
-    impl From<&Recorder> for WireRecorder {
-        fn from(r: &Recorder) -> Self {
-            WireRecorder {
-                targets: r.targets.iter().map(WireTally::from).collect(),
-                connections_opened: r.connections_opened,
-                connect_latency: encode(&r.connect_latency),
-                send_lag: encode(&r.send_lag),
-                loop_stall: encode(&r.loop_stall),
-                limits: r.limits,
-                warmup: Box::new(WireTally::from(&r.warmup)),
-            }
-        }
-    }
-
-    impl TryFrom<WireRecorder> for Recorder {
-        type Error = WireError;
-
-        fn try_from(w: WireRecorder) -> Result<Self, WireError> {
-            let mut r = Recorder::new(0);
-            r.targets = w
-                .targets
-                .into_iter()
-                .map(Tally::try_from)
-                .collect::<Result<_, _>>()?;
-            r.warmup = Tally::try_from(*w.warmup)?;
-            r.connections_opened = w.connections_opened;
-            r.connect_latency = decode(&w.connect_latency)?;
-            r.send_lag = decode(&w.send_lag)?;
-            r.loop_stall = decode(&w.loop_stall)?;
-            r.limits = w.limits;
-            Ok(r)
-        }
     }
 }
 

@@ -1,0 +1,330 @@
+//! The wire format of a run's worker processes: what a worker process of
+//! `myriad run` is told ([`Work`]) and what it reports ([`RunLine`]), with its
+//! recorder deltas as [`WireRecorder`]s.
+//!
+//! The lines travel in the envelope of [`crate::supervise`] (one JSON object
+//! per line, `"v"` the line format's version, `"kind"` the line's kind):
+//!
+//! | direction | kind | fields |
+//! |---|---|---|
+//! | parent → worker, first line | `work` | `config`: the worker's share of the run, a serialized [`Config`] |
+//! | parent → worker | `cancel` | none ([`crate::supervise::Control::Cancel`]) |
+//! | worker → parent, every 200 ms | `progress` | `issued`, `completed`, `failures` |
+//! | worker → parent, per thread and interval | `delta` | `interval`, `recorder` (a [`WireRecorder`]), `gauges` ([`Gauges`], summed over the worker's threads) |
+//! | worker → parent, once | `end` | `cpu_user_us`, `cpu_system_us`, `peak_rss_bytes` |
+//! | worker → parent | `error` | `message` |
+//!
+//! For example `{"v":1,"kind":"progress","issued":120,"completed":118,"failures":0}`.
+//!
+//! # Recorders
+//! A [`WireRecorder`] is a [`Recorder`] as JSON: counts as numbers, every
+//! histogram in HdrHistogram's V2 binary format, base64-encoded, so any
+//! HdrHistogram implementation can read it. It carries its own format version,
+//! [`VERSION`], in its `version` field, because recorders will also be stored
+//! outside lines (result files, runs across machines); a reader refuses a
+//! recorder of another version ([`WireError::Version`]).
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `version` | [`VERSION`] |
+//! | `targets` | one [`WireTally`] per target, in target order |
+//! | `connections_opened` | connections established |
+//! | `connect_latency`, `send_lag`, `loop_stall` | histograms (µs), as on [`Recorder`] |
+//! | `limits` | [`LimitHits`]: `open_files`, `ephemeral_ports` |
+//! | `warmup` | a [`WireTally`] of the warm-up's requests |
+//!
+//! A [`WireTally`] has `issued`, `statuses` (pairs `[code, count]` of the
+//! non-zero codes), `errors` (counts in [`ErrorKind::ALL`](super::ErrorKind::ALL) order), `bytes_sent`,
+//! `bytes_received`, `latency` and `service` (histograms, µs), `dropped` and
+//! `queued`.
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::{new_histogram, Gauges, LimitHits, Recorder, Tally};
+use crate::config::Config;
+
+/// The version of the [`WireRecorder`] format, in its `version` field.
+pub const VERSION: u32 = 1;
+
+/// Why a [`WireRecorder`] could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// A recorder of a format this build does not read.
+    #[error("a recorder of wire format version {found}; this build reads version {VERSION} only")]
+    Version {
+        /// The version the recorder says it has.
+        found: u32,
+    },
+    /// A histogram that is not valid base64 or not a V2 HdrHistogram.
+    #[error("malformed histogram in a worker's delta: {0}")]
+    Histogram(String),
+}
+
+/// The first line a run's worker process reads on its stdin: its share of the
+/// run (kind `work`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename = "work")]
+pub struct Work {
+    /// The run's settings, its load the process's share.
+    pub config: Config,
+    /// Source addresses, dealt to the process's connections by index.
+    pub sources: Vec<std::net::IpAddr>,
+    /// The process's part of the plan: its load split over its threads. The
+    /// worker neither validates nor plans again.
+    pub part: crate::engine::ProcessPlan,
+}
+
+/// One line a run's worker process writes on its stdout.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RunLine {
+    /// The worker's threads' counters so far, summed.
+    Progress {
+        /// Requests handed out.
+        issued: u64,
+        /// Requests ended (with a status or an error).
+        completed: u64,
+        /// Requests ended with an error.
+        failures: u64,
+    },
+    /// What one of the worker's threads recorded over a statistics interval.
+    Delta {
+        /// The statistics interval it covers (by the worker's clock).
+        interval: u64,
+        /// The counts and histograms.
+        recorder: WireRecorder,
+        /// The connection levels of the worker, summed over its threads.
+        gauges: Gauges,
+    },
+    /// The worker finished; its last line.
+    End {
+        /// CPU time in user mode, microseconds.
+        cpu_user_us: u64,
+        /// CPU time in kernel mode, microseconds.
+        cpu_system_us: u64,
+        /// Peak resident memory, bytes.
+        peak_rss_bytes: u64,
+    },
+    /// Something went wrong in the worker (it may still end normally).
+    Error {
+        /// What, for people.
+        message: String,
+    },
+}
+
+/// A [`Tally`] on the wire (see the [module docs](self)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireTally {
+    issued: u64,
+    statuses: Vec<(u16, u64)>,
+    errors: Vec<u64>,
+    bytes_sent: u64,
+    bytes_received: u64,
+    latency: String,
+    service: String,
+    dropped: u64,
+    queued: u64,
+}
+
+/// A [`Recorder`] on the wire (see the [module docs](self)). Made from a
+/// recorder with `From`, read back with `TryFrom`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireRecorder {
+    version: u32,
+    targets: Vec<WireTally>,
+    connections_opened: u64,
+    connect_latency: String,
+    send_lag: String,
+    loop_stall: String,
+    limits: LimitHits,
+    warmup: Box<WireTally>,
+}
+
+impl WireRecorder {
+    /// The format version this recorder says it has.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+fn encode(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    // Serialising into a Vec cannot fail for a histogram of valid bounds.
+    let _ = V2Serializer::new().serialize(h, &mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn decode(s: &str) -> Result<Histogram<u64>, WireError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| WireError::Histogram(e.to_string()))?;
+    let h: Histogram<u64> = Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| WireError::Histogram(format!("{e:?}")))?;
+    let mut out = new_histogram();
+    out.add(&h)
+        .map_err(|e| WireError::Histogram(format!("{e:?}")))?;
+    Ok(out)
+}
+
+impl From<&Tally> for WireTally {
+    fn from(t: &Tally) -> Self {
+        WireTally {
+            issued: t.issued,
+            statuses: t.statuses().collect(),
+            errors: t.errors.to_vec(),
+            bytes_sent: t.bytes_sent,
+            bytes_received: t.bytes_received,
+            latency: encode(&t.latency),
+            service: encode(&t.service),
+            dropped: t.dropped,
+            queued: t.queued,
+        }
+    }
+}
+
+impl TryFrom<WireTally> for Tally {
+    type Error = WireError;
+
+    fn try_from(wt: WireTally) -> Result<Self, WireError> {
+        let mut t = Tally::new();
+        t.issued = wt.issued;
+        for (code, n) in wt.statuses {
+            let slot = usize::from(code).min(t.statuses.len() - 1);
+            t.statuses[slot] += n;
+        }
+        for (a, b) in t.errors.iter_mut().zip(wt.errors) {
+            *a = b;
+        }
+        t.bytes_sent = wt.bytes_sent;
+        t.bytes_received = wt.bytes_received;
+        t.latency = decode(&wt.latency)?;
+        t.service = decode(&wt.service)?;
+        t.dropped = wt.dropped;
+        t.queued = wt.queued;
+        Ok(t)
+    }
+}
+
+impl From<&Recorder> for WireRecorder {
+    fn from(r: &Recorder) -> Self {
+        WireRecorder {
+            version: VERSION,
+            targets: r.targets.iter().map(WireTally::from).collect(),
+            connections_opened: r.connections_opened,
+            connect_latency: encode(&r.connect_latency),
+            send_lag: encode(&r.send_lag),
+            loop_stall: encode(&r.loop_stall),
+            limits: r.limits,
+            warmup: Box::new(WireTally::from(&r.warmup)),
+        }
+    }
+}
+
+impl TryFrom<WireRecorder> for Recorder {
+    type Error = WireError;
+
+    fn try_from(w: WireRecorder) -> Result<Self, WireError> {
+        if w.version != VERSION {
+            return Err(WireError::Version { found: w.version });
+        }
+        let mut r = Recorder::new(0);
+        r.targets = w
+            .targets
+            .into_iter()
+            .map(Tally::try_from)
+            .collect::<Result<_, _>>()?;
+        r.warmup = Tally::try_from(*w.warmup)?;
+        r.connections_opened = w.connections_opened;
+        r.connect_latency = decode(&w.connect_latency)?;
+        r.send_lag = decode(&w.send_lag)?;
+        r.loop_stall = decode(&w.loop_stall)?;
+        r.limits = w.limits;
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Outcome;
+    use crate::supervise::{decode as decode_line, encode as encode_line};
+
+    #[test]
+    fn run_lines_travel_in_the_versioned_envelope() {
+        let mut r = Recorder::new(1);
+        r.targets[0].issue();
+        r.targets[0].record(Outcome::Status(200), 1500);
+        let line = RunLine::Delta {
+            interval: 4,
+            recorder: WireRecorder::from(&r),
+            gauges: Gauges {
+                open: 2,
+                ..Gauges::default()
+            },
+        };
+        let text = encode_line(&line).unwrap();
+        assert!(
+            text.starts_with(r#"{"v":1,"kind":"delta","interval":4,"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""recorder":{"version":1,"#), "{text}");
+        let RunLine::Delta {
+            interval,
+            recorder,
+            gauges,
+        } = decode_line(&text).unwrap()
+        else {
+            panic!("not a delta: {text}");
+        };
+        assert_eq!((interval, gauges.open), (4, 2));
+        let back = Recorder::try_from(recorder).unwrap();
+        assert_eq!(back.targets[0].latency(), r.targets[0].latency());
+
+        let progress = r#"{"v":1,"kind":"progress","issued":3,"completed":2,"failures":1}"#;
+        assert!(matches!(
+            decode_line(progress).unwrap(),
+            RunLine::Progress {
+                issued: 3,
+                completed: 2,
+                failures: 1
+            }
+        ));
+    }
+
+    #[test]
+    fn the_work_line_names_its_kind() {
+        let config = Config::new(&["http://127.0.0.1:9/"]).unwrap();
+        let text = encode_line(&Work {
+            config: config.clone(),
+        })
+        .unwrap();
+        assert!(
+            text.starts_with(r#"{"v":1,"kind":"work","config":{"#),
+            "{text}"
+        );
+        let back: Work = decode_line(&text).unwrap();
+        assert_eq!(back.config.connections, config.connections);
+    }
+
+    #[test]
+    fn a_recorder_of_another_version_is_refused() {
+        let mut wire = WireRecorder::from(&Recorder::new(1));
+        wire.version = 2;
+        let err = Recorder::try_from(wire).unwrap_err();
+        assert_eq!(err, WireError::Version { found: 2 });
+        assert_eq!(
+            err.to_string(),
+            "a recorder of wire format version 2; this build reads version 1 only"
+        );
+        let mut wire = WireRecorder::from(&Recorder::new(1));
+        wire.send_lag = "not base64!".into();
+        assert!(matches!(
+            Recorder::try_from(wire),
+            Err(WireError::Histogram(_))
+        ));
+    }
+}
