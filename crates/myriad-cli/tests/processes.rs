@@ -19,8 +19,7 @@ fn server() -> ServerHandle {
 
 fn config(s: &ServerHandle, processes: usize, connections: usize, stop: Stop) -> Config {
     let mut c = Config::new(&[format!("http://{}/", s.local_addr())]).unwrap();
-    c.connections = connections;
-    c.stop = stop;
+    c.load = myriad::Load::closed(connections, stop).unwrap();
     c.processes = Some(processes);
     c.worker_command = Some(vec![env!("CARGO_BIN_EXE_myriad").into(), "__worker".into()]);
     c

@@ -38,13 +38,16 @@
 //! A load test written as Rust code: build a [`Config`], run it, read the [`Summary`].
 //!
 //! ```no_run
-//! use myriad::{Config, Stop};
+//! use myriad::{Config, Load, Plan, Stop};
 //! use std::time::Duration;
 //!
 //! let mut config = Config::new(&["http://127.0.0.1:8080/"])?;
-//! config.connections = 100;
-//! config.stop = Stop::Duration(Duration::from_secs(5));
-//! let summary = myriad::run(config)?;
+//! // 100 connections back to back for 5 s; Load::open(5000.0, 100, ...) would
+//! // send 5,000 requests/s on schedule over at most 100 connections instead.
+//! config.load = Load::closed(100, Stop::Duration(Duration::from_secs(5)))?;
+//! let plan = Plan::new(config)?; // validated and laid out once
+//! print!("{}", plan.describe()); // what --dry-run prints
+//! let summary = myriad::start_plan(plan)?.wait()?;
 //! assert!(summary.total.balanced()); // issued = succeeded + http errors + failures
 //! println!("{:.0} req/s, p99 {} µs", summary.requests_per_second(),
 //!          summary.total.latency().value_at_quantile(0.99));

@@ -5,14 +5,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use myriad::{Config, ErrorKind, Stop, Summary};
+use myriad::{Config, ErrorKind, Load, Stop, Summary};
 use myriad_server::{Delay, ServerConfig};
 use support::*;
 
 fn config(urls: &[String], connections: usize, stop: Stop) -> Config {
     let mut c = Config::new(urls).unwrap();
-    c.connections = connections;
-    c.stop = stop;
+    c.load = Load::closed(connections, stop).unwrap();
     c.threads = 2;
     c
 }
@@ -190,7 +189,9 @@ fn server_killed_mid_run_keeps_the_invariant() {
         Stop::Duration(Duration::from_millis(1500)),
     );
     let run = myriad::start(c).unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    wait_until("the server to serve 200 requests", || {
+        server.stats().requests_served >= 200
+    });
     server.shutdown();
     let s = run.wait().unwrap();
     assert_balanced(&s);
@@ -232,7 +233,8 @@ fn cancel_ends_the_run_and_counts_in_flight_requests() {
     let srv = scripted(Script::Silent);
     let c = config(&[url(srv.addr)], 8, Stop::Duration(Duration::from_secs(60)));
     let run = myriad::start(c).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Every connection has its request in flight (the server never answers).
+    wait_until("8 requests in flight", || run.progress().issued == 8);
     let started = Instant::now();
     run.cancel();
     let s = run.wait().unwrap();
@@ -246,9 +248,7 @@ fn cancel_ends_the_run_and_counts_in_flight_requests() {
 fn progress_reaches_the_totals() {
     let server = builtin(ServerConfig::default());
     let run = myriad::start(config(&[url(server.local_addr())], 4, Stop::Requests(500))).unwrap();
-    while !run.is_finished() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until("the run to finish", || run.is_finished());
     let p = run.progress();
     assert_eq!((p.issued, p.completed, p.failures), (500, 500, 0));
     run.wait().unwrap();

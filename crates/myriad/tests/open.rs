@@ -8,21 +8,32 @@ use std::time::Duration;
 
 use myriad::config::OpenModel;
 use myriad::schedule::{Arrival, Stages};
-use myriad::{Config, Stop, Summary};
+use myriad::{Config, ErrorKind, Load, Stop, Summary, WhenBusy};
 use myriad_server::{Delay, ServerConfig};
 use support::*;
 
 fn open_config(url: String, rate: f64, connections: usize, stop: Stop) -> Config {
     let mut c = Config::new(&[url]).unwrap();
-    c.connections = connections;
     c.threads = 2;
-    c.stop = stop;
-    c.open = Some(OpenModel {
-        rate,
-        stages: None,
-        arrival: Arrival::Uniform,
-    });
+    c.load = Load::Open {
+        model: OpenModel {
+            rate,
+            stages: None,
+            arrival: Arrival::Uniform,
+            when_busy: WhenBusy::Queue,
+        },
+        max_connections: connections,
+        stop,
+    };
     c
+}
+
+/// The open model's settings of `c`, to change.
+fn model(c: &mut Config) -> &mut OpenModel {
+    match &mut c.load {
+        Load::Open { model, .. } => model,
+        other => panic!("not the open model: {other:?}"),
+    }
 }
 
 fn run(c: Config) -> Summary {
@@ -67,18 +78,20 @@ fn a_request_count_bounds_the_open_model() {
 }
 
 #[test]
-fn requests_beyond_the_connection_cap_are_dropped_not_delayed() {
+fn with_when_busy_drop_requests_beyond_the_connection_cap_are_dropped_not_delayed() {
     let server = builtin(ServerConfig {
         delay: Delay::Fixed(Duration::from_millis(300)),
         ..ServerConfig::default()
     });
     // 100/s for 1 s over at most 4 connections busy 300 ms each: most are dropped.
-    let s = run(open_config(
+    let mut c = open_config(
         url(server.local_addr()),
         100.0,
         4,
         Stop::Duration(Duration::from_secs(1)),
-    ));
+    );
+    model(&mut c).when_busy = WhenBusy::Drop;
+    let s = run(c);
     assert_eq!(
         s.total.issued() + s.total.dropped(),
         99,
@@ -119,7 +132,7 @@ fn stages_ramp_the_rate() {
     );
     // 0 -> 200/s over 1 s (100 requests), then 200/s for 1 s (200 requests).
     let stages: Stages = "1s:200,1s:200".parse().unwrap();
-    c.open.as_mut().unwrap().stages = Some(stages);
+    c.load = Load::open_stages(0.0, stages, 50).unwrap();
     let s = run(c);
     let issued = s.total.issued();
     assert!((298..=300).contains(&issued), "issued {issued}");
@@ -134,7 +147,7 @@ fn poisson_arrivals_average_the_rate() {
         100,
         Stop::Duration(Duration::from_secs(1)),
     );
-    c.open.as_mut().unwrap().arrival = Arrival::Poisson;
+    model(&mut c).arrival = Arrival::Poisson;
     let s = run(c);
     // 1000 expected; a Poisson count's standard deviation is about 32.
     let issued = s.total.issued() + s.total.dropped();
@@ -170,8 +183,10 @@ fn time_series_adds_up_and_the_hdr_log_has_every_interval() {
         Stop::Duration(Duration::from_millis(1500)),
     );
     c.stats_interval = Duration::from_millis(250);
-    c.hdr_log = Some(log.clone());
-    let s = run(c);
+    let started = myriad::start(c).unwrap();
+    started.subscribe(Box::new(myriad::feed::HdrLogSink::create(&log).unwrap()));
+    let s = started.wait().unwrap();
+    assert_balanced(&s);
     let in_series: u64 = s.series.iter().map(|i| i.requests).sum();
     assert_eq!(in_series, s.total.completed());
     assert!(s.series.len() >= 6, "{} intervals", s.series.len());
@@ -217,7 +232,7 @@ fn find_max_converges_to_littles_law() {
         ..ServerConfig::default()
     });
     let mut base = Config::new(&[url(server.local_addr())]).unwrap();
-    base.connections = 10;
+    base.load = Load::closed(10, Stop::Requests(1)).unwrap();
     base.threads = 1;
     let slos = vec!["error_rate<1%".parse().unwrap()];
     let opts = SearchOptions {
@@ -238,49 +253,15 @@ fn find_max_converges_to_littles_law() {
     );
     let failed = report.failed_rate.expect("some rate fails");
     assert!(failed > best);
-    assert!(report.steps.iter().any(|s| !s.passed && s.dropped > 0));
+    // Past the cap requests wait for a connection (and their latency shows it).
+    assert!(report.steps.iter().any(|s| !s.passed && s.queued > 0));
 }
 
 #[test]
 fn a_server_stall_shows_in_corrected_latency_and_nothing_is_lost() {
-    use std::io::{Read, Write};
-    use std::sync::{Arc, Mutex};
     // A server that answers at once, except that everything arriving in
     // [1.5 s, 2.5 s) of the run waits until 2.5 s.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let origin: Arc<Mutex<Option<std::time::Instant>>> = Arc::new(Mutex::new(None));
-    let o = origin.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let o = o.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let mut pending = Vec::new();
-                while let Ok(n) = conn.read(&mut buf) {
-                    if n == 0 {
-                        return;
-                    }
-                    pending.extend_from_slice(&buf[..n]);
-                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                        pending.drain(..end + 4);
-                        let start = o.lock().unwrap().unwrap();
-                        let t = start.elapsed();
-                        if t >= Duration::from_millis(1500) && t < Duration::from_millis(2500) {
-                            std::thread::sleep(Duration::from_millis(2500) - t);
-                        }
-                        if conn
-                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
+    let (addr, origin) = stalling_server(Duration::from_millis(1500), Duration::from_millis(2500));
     let c = open_config(
         url(addr),
         200.0,
@@ -309,12 +290,10 @@ fn closed_model_stages_ramp_the_connections() {
         ..ServerConfig::default()
     });
     let mut c = Config::new(&[url(server.local_addr())]).unwrap();
-    c.connections = 6;
     c.threads = 2;
     // 0 -> 6 connections over 600 ms, then back to 0 over 600 ms.
     let stages: Stages = "600ms:6,600ms:0".parse().unwrap();
-    c.stop = Stop::Duration(stages.total());
-    c.ramp = Some(stages);
+    c.load = Load::closed_ramp(stages).unwrap();
     c.stats_interval = Duration::from_millis(200);
     let started = std::time::Instant::now();
     let s = run(c);
@@ -330,4 +309,138 @@ fn closed_model_stages_ramp_the_connections() {
     // At most 2 connections work in the first 200 ms, up to 6 around 600 ms.
     let busiest = s.series.iter().map(|i| i.requests).max().unwrap();
     assert!(s.series[0].requests * 2 < busiest, "{:?}", s.series);
+}
+
+/// A server that answers at once, except that a request arriving between
+/// `from` and `to` after the origin (set by the test just before its run)
+/// waits until `to`: a stall of the whole server.
+fn stalling_server(
+    from: Duration,
+    to: Duration,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+) {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let origin: Arc<Mutex<Option<std::time::Instant>>> = Arc::new(Mutex::new(None));
+    let o = origin.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let o = o.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut pending = Vec::new();
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        let start = o.lock().unwrap().unwrap();
+                        let t = start.elapsed();
+                        if t >= from && t < to {
+                            // The stall under test.
+                            std::thread::sleep(to - t);
+                        }
+                        if conn
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, origin)
+}
+
+#[test]
+fn a_stall_with_every_connection_busy_shows_in_latency_not_in_drops() {
+    // The case wrk2 reports truthfully and a dropping open model hides: 400/s
+    // over at most 100 connections, the server frozen for 1 s. The 100
+    // connections are stuck in the freeze; the ~300 requests due after them
+    // wait for a connection, and their latency counts from when they were due.
+    let (addr, origin) = stalling_server(Duration::from_millis(1000), Duration::from_millis(2000));
+    let c = open_config(
+        url(addr),
+        400.0,
+        100,
+        Stop::Duration(Duration::from_secs(3)),
+    );
+    *origin.lock().unwrap() = Some(std::time::Instant::now());
+    let s = run(c);
+    // 400/s for 3 s: due at 2.5 ms .. 2997.5 ms.
+    assert_eq!(s.total.issued(), 1199, "every due request is sent");
+    assert_eq!(s.total.dropped(), 0);
+    assert_eq!(s.total.succeeded(), 1199);
+    assert!(s.total.queued() >= 200, "queued {}", s.total.queued());
+    // A third of the requests were due during the freeze and waited up to a
+    // second for it to end: the 90th percentile must show it.
+    let p90 = s.total.latency().value_at_quantile(0.9);
+    assert!(p90 >= 300_000, "p90 {p90} µs");
+    // How late they were sent is reported too.
+    assert!(s.send_lag.value_at_quantile(0.9) >= 200_000);
+}
+
+#[test]
+fn a_request_that_waits_longer_than_its_timeout_ends_as_a_timeout() {
+    let server = builtin(ServerConfig {
+        delay: Delay::Fixed(Duration::from_millis(300)),
+        ..ServerConfig::default()
+    });
+    // 100/s for 1 s over 2 connections busy 300 ms each: about 7 can be
+    // served within a 1 s timeout of being due; the rest time out waiting.
+    let mut c = open_config(
+        url(server.local_addr()),
+        100.0,
+        2,
+        Stop::Duration(Duration::from_secs(1)),
+    );
+    c.timeout = Duration::from_secs(1);
+    let started = std::time::Instant::now();
+    let s = run(c);
+    assert!(
+        started.elapsed() < Duration::from_millis(3500),
+        "the run ends within its duration plus its timeout"
+    );
+    assert_eq!(s.total.issued(), 99);
+    assert_eq!(s.total.dropped(), 0);
+    let timeouts = s.total.errors(ErrorKind::Timeout);
+    assert_eq!(s.total.succeeded() + timeouts, 99);
+    assert!(timeouts >= 70, "timeouts {timeouts}");
+    assert!(
+        s.total.latency().max() <= 1_100_000,
+        "no latency beyond the timeout"
+    );
+}
+
+#[test]
+fn every_due_request_is_counted_at_a_rate_beyond_the_server() {
+    // Far more due than the server or the generator can send: the scheduler
+    // runs late, yet every request due before the end is issued or dropped,
+    // exactly (the count depends on the schedule only).
+    let server = builtin(ServerConfig::default());
+    for when_busy in [WhenBusy::Drop, WhenBusy::Queue] {
+        let mut c = open_config(
+            url(server.local_addr()),
+            200_000.0,
+            20,
+            Stop::Duration(Duration::from_secs(1)),
+        );
+        model(&mut c).when_busy = when_busy;
+        c.timeout = Duration::from_millis(500);
+        let s = run(c);
+        assert_eq!(
+            s.total.issued() + s.total.dropped(),
+            199_999,
+            "{when_busy:?}: due at 5 µs .. 999,995 µs"
+        );
+    }
 }

@@ -198,14 +198,12 @@ fn json_report_of_fixed_summary_validates_and_adds_up() {
 fn json_report_of_real_runs_validates() {
     let server = support::builtin(ServerConfig::default());
     let mut c = Config::new(&[support::url(server.local_addr())]).unwrap();
-    c.connections = 4;
-    c.stop = Stop::Requests(200);
+    c.load = myriad::Load::closed(4, Stop::Requests(200)).unwrap();
     validate(&json_of(&myriad::run(c).unwrap()));
 
     // A run where everything fails: no latency, errors, notes.
     let mut c = Config::new(&[support::url(support::refused_addr())]).unwrap();
-    c.connections = 2;
-    c.stop = Stop::Duration(Duration::from_millis(100));
+    c.load = myriad::Load::closed(2, Stop::Duration(Duration::from_millis(100))).unwrap();
     let json = json_of(&myriad::run(c).unwrap());
     validate(&json);
     assert_eq!(json["total"]["latency_us"]["count"], 0);

@@ -241,8 +241,15 @@ fn start_work(cancel: &CancellationToken, events: &Sender<Event>) -> Result<Work
     };
     sys::raise_open_files_limit();
     let started = Instant::now();
-    launch_threads(&work.config, &work.sources, &work.part, started, cancel, events)
-        .map_err(|e| Refused::new(1, e))
+    launch_threads(
+        &work.config,
+        &work.sources,
+        &work.part,
+        started,
+        cancel,
+        events,
+    )
+    .map_err(|e| Refused::new(1, e))
 }
 
 /// The body of a worker process (`myriad __worker`): reads its [`Work`] as

@@ -298,8 +298,11 @@ mod tests {
     #[test]
     fn the_work_line_names_its_kind() {
         let config = Config::new(&["http://127.0.0.1:9/"]).unwrap();
+        let part = crate::engine::ProcessPlan::split(config.load.clone(), 2, 1, None, 0);
         let text = encode_line(&Work {
             config: config.clone(),
+            sources: vec!["127.0.0.2".parse().unwrap()],
+            part: part.clone(),
         })
         .unwrap();
         assert!(
@@ -307,7 +310,8 @@ mod tests {
             "{text}"
         );
         let back: Work = decode_line(&text).unwrap();
-        assert_eq!(back.config.connections, config.connections);
+        assert_eq!(back.config.load, config.load);
+        assert_eq!(back.part, part);
     }
 
     #[test]

@@ -127,3 +127,16 @@ pub fn assert_balanced(s: &myriad::Summary) {
         assert!(target.tally.balanced(), "{} unbalanced", target.url);
     }
 }
+
+/// Waits until `cond` holds, polling it, for at most 20 s (a generous bound
+/// for a busy machine); panics naming `what` if it never does.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
