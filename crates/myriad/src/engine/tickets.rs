@@ -55,12 +55,9 @@ pub(crate) enum Tickets {
     Closed { target: usize },
     /// Closed ramp: works while the ramp's count is above `index`.
     Ramp { target: usize, index: usize },
-    /// Mostly idle: one request per `every`, the connection held in between.
-    Interval {
-        target: usize,
-        every: Duration,
-        due: Option<Instant>,
-    },
+    /// Mostly idle: one request per the worker's interval, the connection
+    /// held in between; `due` is when the next one is.
+    Interval { target: usize, due: Option<Instant> },
     /// Open model: the worker's scheduler leaves requests in `slot` when due.
     Open { target: usize, slot: Rc<Slot> },
 }
@@ -101,7 +98,7 @@ impl Tickets {
                 }
                 closed(ctx, *target, connected).await
             }
-            Tickets::Interval { target, every, due } => {
+            Tickets::Interval { target, due } => {
                 if let Some(due) = *due {
                     // Hold the connection, idle, until the next request is due
                     // (or the run ends, which taking the ticket then says).
@@ -111,14 +108,18 @@ impl Tickets {
                     }
                 }
                 let next = closed(ctx, *target, connected).await;
-                if let Next::Ticket(t, _) = &next {
-                    *due = Some(t.intended + *every);
+                if let (Next::Ticket(t, _), Some(every)) = (&next, ctx.interval) {
+                    *due = Some(t.intended + every);
                 }
                 next
             }
             Tickets::Open { target, slot } => match next_ticket(slot, ctx, *target).await {
                 Some(t) => {
-                    let permit = if connected { None } else { gate(ctx).await };
+                    let permit = if connected {
+                        None
+                    } else {
+                        Box::pin(gate(ctx)).await
+                    };
                     Next::Ticket(t, permit)
                 }
                 None => Next::End,
@@ -148,7 +149,13 @@ impl Tickets {
 /// The closed model's next ticket: pacing and a permit first if a connect is
 /// needed, then the request, at once.
 async fn closed(ctx: &WorkerCtx, target: usize, connected: bool) -> Next<'_> {
-    let permit = if connected { None } else { gate(ctx).await };
+    // Boxed: a connect is rare, and inline its pacing timer would make every
+    // idle connection's state larger.
+    let permit = if connected {
+        None
+    } else {
+        Box::pin(gate(ctx)).await
+    };
     match ctx.take_ticket(target, Instant::now()) {
         Some(t) => Next::Ticket(t, permit),
         None => Next::End,

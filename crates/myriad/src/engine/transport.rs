@@ -29,7 +29,9 @@ impl Transport for TcpStream {
     }
 }
 
-/// Opens connections of one kind to one place.
+/// Opens connections of one kind to one place. Connections share their
+/// dialer (an `Rc`), so a dialer may hold what it needs (addresses, a TLS
+/// configuration) without growing every connection.
 pub(crate) trait Dialer {
     /// The stream a connection yields.
     type Stream: Transport;

@@ -92,10 +92,14 @@ pub(crate) struct WorkerSettings {
 /// The worker's state, shared by its connection tasks on its one thread.
 pub(crate) struct WorkerCtx {
     pub targets: Arc<[TargetWire]>,
+    /// One dialer per target and source address (see [`WorkerCtx::dialer`]).
+    dialers: Vec<Rc<TcpDialer>>,
     pub sources: Arc<[IpAddr]>,
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub keep_alive: bool,
+    /// Mostly-idle connections: one request per this, each.
+    pub interval: Option<Duration>,
     pub deadline: Option<Instant>,
     pub connect_permits: Semaphore,
     pub pool: BufPool,
@@ -218,12 +222,11 @@ impl WorkerCtx {
     }
 
     /// The dialer of connection `index` (a process-wide index) to `target`:
-    /// its source address is dealt round-robin by index.
-    pub(super) fn dialer(&self, target: usize, index: usize) -> TcpDialer {
-        TcpDialer {
-            addr: self.targets[target].addr,
-            source: (!self.sources.is_empty()).then(|| self.sources[index % self.sources.len()]),
-        }
+    /// its source address is dealt round-robin by index. Connections of the
+    /// same target and source share one.
+    pub(super) fn dialer(&self, target: usize, index: usize) -> Rc<TcpDialer> {
+        let per_target = self.sources.len().max(1);
+        self.dialers[target * per_target + index % per_target].clone()
     }
 
     /// Notes a failed connect; returns true if it was a machine limit (files or
@@ -311,15 +314,31 @@ pub(super) fn spawn_connection(
     tokio::task::spawn_local(connection_loop(ctx.clone(), dialer, Http1, tickets))
 }
 
+/// One TCP dialer per target and source address, target-major.
+fn dialers(targets: &[TargetWire], sources: &[IpAddr]) -> Vec<Rc<TcpDialer>> {
+    let sources: Vec<Option<IpAddr>> = if sources.is_empty() {
+        vec![None]
+    } else {
+        sources.iter().copied().map(Some).collect()
+    };
+    targets
+        .iter()
+        .flat_map(|t| {
+            sources.iter().map(|&source| {
+                Rc::new(TcpDialer {
+                    addr: t.addr,
+                    source,
+                })
+            })
+        })
+        .collect()
+}
+
 /// The tickets of connection `index` of the closed model (plain, ramped or
 /// mostly idle) to `target`.
 fn closed_tickets(settings: &WorkerSettings, target: usize, index: usize) -> Tickets {
     match (settings.interval, &settings.ramp) {
-        (Some(every), _) => Tickets::Interval {
-            target,
-            every,
-            due: None,
-        },
+        (Some(_), _) => Tickets::Interval { target, due: None },
         (None, Some(_)) => Tickets::Ramp { target, index },
         (None, None) => Tickets::Closed { target },
     }
@@ -351,11 +370,13 @@ pub(crate) fn run_worker(
     };
     let n_targets = settings.targets.len();
     let ctx = Rc::new(WorkerCtx {
+        dialers: dialers(&settings.targets, &settings.sources),
         targets: settings.targets.clone(),
         sources: settings.sources.clone(),
         timeout: settings.timeout,
         connect_timeout: settings.connect_timeout,
         keep_alive: settings.keep_alive,
+        interval: settings.interval,
         deadline: settings.deadline,
         connect_permits: Semaphore::new(CONNECTS_IN_FLIGHT),
         pool: BufPool::new(),
@@ -469,4 +490,47 @@ pub(crate) fn run_worker(
         source,
         end: SourceEnd::finished(cpu),
     });
+}
+
+#[cfg(test)]
+impl WorkerCtx {
+    /// A worker's state with one target and no load, for tests of its parts.
+    pub(super) fn for_test(addr: std::net::SocketAddr) -> Rc<WorkerCtx> {
+        let (events, _) = std::sync::mpsc::channel();
+        Rc::new(WorkerCtx {
+            dialers: Vec::new(),
+            targets: vec![TargetWire {
+                addr,
+                request: Box::new(*b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"),
+                is_head: false,
+            }]
+            .into(),
+            sources: Vec::new().into(),
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            keep_alive: true,
+            interval: None,
+            deadline: None,
+            connect_permits: Semaphore::new(CONNECTS_IN_FLIGHT),
+            pool: BufPool::new(),
+            open: None,
+            ramp: None,
+            started: Instant::now(),
+            connect_rate: None,
+            connects_paced: Cell::new(0),
+            warmup_end: None,
+            stats_interval: Duration::from_secs(1),
+            cancel: CancellationToken::new(),
+            budgets: vec![None],
+            in_flight: vec![Cell::new(0), Cell::new(0)],
+            recorder: RefCell::new(Recorder::new(1)),
+            gauges: Cell::new(Gauges::default()),
+            completed: Cell::new(0),
+            failures: Cell::new(0),
+            issued: Cell::new(0),
+            progress: Arc::default(),
+            events,
+            source: 0,
+        })
+    }
 }

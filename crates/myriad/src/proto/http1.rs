@@ -2,11 +2,11 @@
 //! read into a lent buffer and parsed incrementally.
 //!
 //! One request is in flight per connection. Pipelining (`--pipeline N`) is
-//! this session with more: requests queue in `waiting` behind the one in
-//! flight, `complete` writes every unwritten request in one write and matches
-//! responses to requests in order.
+//! this session with more: a queue of requests behind the one in flight
+//! (allocated only when pipelining, so an idle keep-alive connection stays
+//! small), `complete` writing every unwritten request in one write and
+//! matching responses to requests in order.
 
-use std::collections::VecDeque;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -32,18 +32,15 @@ impl Protocol for Http1 {
         Http1Session {
             target,
             flight: None,
-            waiting: VecDeque::new(),
         }
     }
 }
 
 /// A connection's HTTP/1.1 state: the request in flight, if any. Between
-/// requests it holds no buffer (a `VecDeque::new()` does not allocate).
+/// requests it holds no buffer.
 pub(crate) struct Http1Session<'a> {
     target: &'a TargetWire,
     flight: Option<Flight>,
-    /// Requests behind the one in flight (pipelining; empty today).
-    waiting: VecDeque<Flight>,
 }
 
 impl Session for Http1Session<'_> {
@@ -52,14 +49,12 @@ impl Session for Http1Session<'_> {
     }
 
     fn in_flight(&self) -> usize {
-        usize::from(self.flight.is_some()) + self.waiting.len()
+        usize::from(self.flight.is_some())
     }
 
     fn submit(&mut self, flight: Flight) {
-        match self.flight {
-            None => self.flight = Some(flight),
-            Some(_) => self.waiting.push_back(flight),
-        }
+        // The loop submits only below `max_in_flight`, so the slot is free.
+        self.flight = Some(flight);
     }
 
     fn deadline(&self, timeout: Duration) -> Option<Instant> {
@@ -77,14 +72,11 @@ impl Session for Http1Session<'_> {
         // Taken only now: a timeout drops this future mid-exchange and the
         // request must still be there for `abandon`.
         let flight = self.flight.take()?;
-        self.flight = self.waiting.pop_front();
         Some(Completion { flight, result, io })
     }
 
     fn abandon(&mut self) -> Option<Flight> {
-        let out = self.flight.take();
-        self.flight = self.waiting.pop_front();
-        out
+        self.flight.take()
     }
 }
 
