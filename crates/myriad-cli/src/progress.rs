@@ -1,37 +1,64 @@
 //! The live progress line, drawn on stderr while a run goes on, only when stdout
 //! is a terminal and the user did not ask for quiet or JSON.
+//!
+//! The bar's position comes from the workers' counters (redrawn every 100 ms);
+//! the rate and latency come from the engine's live feed ([`myriad::feed`]):
+//! the last completed statistics interval, merged over every worker.
 
-use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use myriad::report::format_count;
+use myriad::feed::{Interval, Sink};
+use myriad::report::{format_count, format_micros};
 use myriad::{Progress, Run, Stop};
 
 /// How often the line is redrawn.
 const TICK: Duration = Duration::from_millis(100);
-/// Window over which the current rate is computed.
-const RATE_WINDOW: Duration = Duration::from_secs(1);
+
+/// The figures of the last completed interval that the line shows.
+#[derive(Debug, Clone, Copy, Default)]
+struct Latest {
+    rps: f64,
+    p99_us: u64,
+}
+
+/// A sink of the live feed that passes each interval's figures to the line.
+struct ToLine(Sender<Latest>);
+
+impl Sink for ToLine {
+    fn interval(&mut self, interval: &Interval<'_>) {
+        let _ = self.0.send(Latest {
+            rps: interval.stats.rps,
+            p99_us: interval.stats.p99_us,
+        });
+    }
+}
 
 /// Waits for `run` to finish, drawing progress if `show` is set.
 pub fn watch(run: &Run, show: bool) {
-    let bar = show.then(|| make_bar(run.config().stop()));
-    let mut window: VecDeque<(Instant, u64)> = VecDeque::new();
+    let mut line = show.then(|| {
+        let (tx, rx) = mpsc::channel();
+        run.subscribe(Box::new(ToLine(tx)));
+        (make_bar(run.config().stop()), rx, Latest::default())
+    });
     while !run.is_finished() {
         std::thread::sleep(TICK);
-        if let Some(bar) = &bar {
-            let p = run.progress();
-            let now = Instant::now();
-            window.push_back((now, p.completed));
-            while window.len() > 2 && now.duration_since(window[0].0) > RATE_WINDOW {
-                window.pop_front();
+        if let Some((bar, feed, latest)) = &mut line {
+            if let Some(last) = drain(feed) {
+                *latest = last;
             }
-            update(bar, &p, run.config().stop(), rate(&window));
+            update(bar, &run.progress(), run.config().stop(), *latest);
         }
     }
-    if let Some(bar) = bar {
+    if let Some((bar, _, _)) = line {
         bar.finish_and_clear();
     }
+}
+
+/// The newest of the intervals received, if any.
+fn drain(feed: &Receiver<Latest>) -> Option<Latest> {
+    feed.try_iter().last()
 }
 
 fn make_bar(stop: Stop) -> ProgressBar {
@@ -46,39 +73,34 @@ fn make_bar(stop: Stop) -> ProgressBar {
     bar
 }
 
-fn update(bar: &ProgressBar, p: &Progress, stop: Stop, rate: f64) {
+fn update(bar: &ProgressBar, p: &Progress, stop: Stop, latest: Latest) {
     let errors = if p.failures > 0 {
         format!(", {} errors", format_count(p.failures))
     } else {
         String::new()
     };
+    let p99 = if latest.p99_us > 0 {
+        format!(", p99 {}", format_micros(latest.p99_us))
+    } else {
+        String::new()
+    };
+    let rate = format_count(latest.rps as u64);
     match stop {
         Stop::Requests(_) => {
             bar.set_position(p.completed);
             bar.set_message(format!(
-                "{:.1}s, {} req/s{errors}",
+                "{:.1}s, {rate} req/s{p99}{errors}",
                 p.elapsed.as_secs_f64(),
-                format_count(rate as u64)
             ));
         }
         Stop::Duration(d) => {
             bar.set_position((p.elapsed.as_millis() as u64).min(d.as_millis() as u64));
             bar.set_message(format!(
-                "{:.1}s/{:.0}s, {} done, {} req/s{errors}",
+                "{:.1}s/{:.0}s, {} done, {rate} req/s{p99}{errors}",
                 p.elapsed.as_secs_f64(),
                 d.as_secs_f64(),
                 format_count(p.completed),
-                format_count(rate as u64)
             ));
         }
-    }
-}
-
-fn rate(window: &VecDeque<(Instant, u64)>) -> f64 {
-    match (window.front(), window.back()) {
-        (Some(a), Some(b)) if b.0 > a.0 => {
-            (b.1 - a.1) as f64 / b.0.duration_since(a.0).as_secs_f64()
-        }
-        _ => 0.0,
     }
 }

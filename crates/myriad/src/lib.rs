@@ -3,13 +3,25 @@
 //! # Layout
 //! Data flows one way, with no shared mutable state on the hot path:
 //!
-//! - [`config`]: the validated [`Config`] of a run; nothing is parsed after it.
-//! - [`engine`]: worker threads, each a current-thread tokio runtime owning its
-//!   connections; one request loop serves every mode (closed, open, mostly
-//!   idle). Runs larger than one process's open-files limit spread over worker
-//!   processes and source addresses ([`engine::Shape`]). [`run`] and [`start`].
-//! - [`proto`]: HTTP/1.1 on the wire: request bytes built once, responses parsed
-//!   incrementally with httparse, bodies framed by length, chunks or close.
+//! - [`config`]: the [`Config`] of a run; its load is one enum, [`Load`]
+//!   (closed, closed ramp, mostly-idle interval, open rate or stages), built
+//!   by constructors that own the rules tying the flags together.
+//! - [`engine`]: [`Plan::new`] validates the config and lays it out once
+//!   (processes, threads, source addresses, each worker's share); `--dry-run`
+//!   prints that plan and [`start_plan`] runs it. Worker threads, each a
+//!   current-thread tokio runtime owning its connections, run the one request
+//!   loop, cut by three seams:
+//!   - *tickets* (`engine/tickets.rs`, `engine/open.rs`): who decides when
+//!     each request is sent; connect pacing, permits and deadlines live here;
+//!   - *transport* (`engine/transport.rs`): a dialer yields a byte stream the
+//!     loop does not look inside (TCP today; TLS and Unix sockets next);
+//!   - *protocol* ([`proto`]): a session per connection turns tickets into
+//!     exactly one outcome each, with some number in flight (HTTP/1.1 today).
+//! - [`feed`]: the live feed, each statistics interval merged over every
+//!   worker, handed to [`feed::Sink`]s (the progress line, the HDR log).
+//! - [`proto`]: the protocol seam and HTTP/1.1: request bytes built once,
+//!   responses parsed incrementally with httparse, bodies framed by length,
+//!   chunks or close.
 //! - [`metrics`]: [`Outcome`]s, per-worker [`Tally`]s of counts, bytes and HDR
 //!   histograms, merged once at the end; [`metrics::wire`], the public,
 //!   versioned format of recorder deltas and of worker processes' lines.

@@ -1,15 +1,35 @@
-//! The load engine: starts workers, exposes live progress, returns a [`Summary`].
+//! The load engine: plans a run, starts its workers, feeds the live view,
+//! returns a [`Summary`].
 //!
-//! [`start`] validates the [`Config`], decides the run's [`Shape`] (processes,
-//! threads, source addresses; see `shape.rs`), builds each target's request
-//! bytes once, and starts the workers: OS threads in this process (the `plan`
-//! module splits connections and requests over them), or, when the connections
-//! exceed what one process may hold, worker processes (`process.rs`), each
-//! running threads of its own. Every worker ships a delta of its recorder once
-//! per interval; a collector thread (`collector.rs`) merges the deltas from
-//! threads and processes alike. [`Run::wait`] returns the merged [`Summary`].
-//! [`Run::cancel`] (Ctrl-C in the CLI) is the only control path back into a
-//! running engine.
+//! # Layout
+//! - `plan.rs`: [`Plan::new`] validates the [`Config`] once, asks `shape.rs`
+//!   how the machine holds it ([`Shape`]: processes, threads, source
+//!   addresses, connect rate; refused up front with what to change), and
+//!   splits the load over processes and threads. `--dry-run` prints the plan;
+//!   [`start_plan`] starts exactly it; a worker process receives its part
+//!   ready-made (`process.rs`). Nothing validates or plans again.
+//! - `worker.rs`: one OS thread per worker, a current-thread tokio runtime,
+//!   its connections and its recorder; nothing shared on the hot path. The one
+//!   place that picks a connection's transport and protocol
+//!   (`spawn_connection`).
+//! - `connection.rs`: the only request loop. It asks its tickets for work,
+//!   dials when it has no stream, and hands tickets to its protocol's session;
+//!   it matches on neither the load model nor the protocol.
+//! - `tickets.rs` (the ticket seam): closed, closed ramp, mostly idle, open;
+//!   connect pacing (`connect_pace.rs`), connect permits and the deadline.
+//!   `open.rs`: the open model's scheduler, its queue for requests that find
+//!   every connection busy, and `--when-busy drop`.
+//! - `transport.rs` (the transport seam): a `Dialer` yields a `Transport`
+//!   stream. TLS plugs in as a dialer wrapping the TCP one; a Unix socket as
+//!   one of its own.
+//! - `process.rs`: worker processes for runs beyond one process's open-files
+//!   limit, on the shared supervision stack ([`crate::supervise`]) and the
+//!   versioned wire format ([`crate::metrics::wire`]).
+//! - `collector.rs`: one thread merging every worker's per-interval deltas
+//!   (threads and processes alike) into the time series and the live feed
+//!   ([`crate::feed`]), sampling kernel memory. [`Run::wait`] returns the
+//!   merged [`Summary`]. [`Run::cancel`] (Ctrl-C in the CLI) is the only
+//!   control path back into a running engine.
 
 mod collector;
 mod connect_pace;

@@ -1,10 +1,10 @@
 //! The protocol seam and HTTP/1.1 on the wire.
 //!
-//! A [`Protocol`] makes one [`Session`] per connection; a session takes
-//! requests (tickets) and yields exactly one outcome for each, with up to
-//! [`Session::max_in_flight`] of them in flight on the connection. The request
+//! A `Protocol` (`session.rs`) makes one `Session` per connection; a session
+//! takes requests (tickets) and yields exactly one outcome for each, with up to
+//! `Session::max_in_flight` of them in flight on the connection. The request
 //! loop (`engine/connection.rs`) asks the session, never branches on the
-//! protocol. HTTP/1.1 ([`http1`]) has one request in flight today; pipelining
+//! protocol. HTTP/1.1 (`http1.rs`) has one request in flight today; pipelining
 //! is the same session with a deeper queue of requests written ahead, and
 //! HTTP/2 a session of its own (streams over the `h2` crate) beside it.
 //!
