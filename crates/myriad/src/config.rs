@@ -732,6 +732,84 @@ mod tests {
     }
 
     #[test]
+    fn flags_make_one_load() {
+        let secs = |n| Stop::Duration(Duration::from_secs(n));
+        let stages: crate::schedule::Stages = "1s:10,2s:4".parse().unwrap();
+        let flags = |f: fn(&mut LoadFlags)| {
+            let mut flags = LoadFlags {
+                connections: 8,
+                ..LoadFlags::default()
+            };
+            f(&mut flags);
+            Load::from_flags(flags)
+        };
+        // Neither -n nor -z: the default duration.
+        assert_eq!(flags(|_| {}).unwrap(), Load::closed(8, secs(10)).unwrap());
+        let open = flags(|f| f.rate = Some(100.0)).unwrap();
+        assert_eq!(open.connections(), 8);
+        assert_eq!(open.open_model().unwrap().when_busy, WhenBusy::Queue);
+        // --stages alone ramps connections (as many as the largest target) and
+        // ends with the last stage.
+        let ramp = flags(|f| f.stages = Some("1s:10,2s:4".parse().unwrap())).unwrap();
+        assert_eq!(
+            ramp,
+            Load::ClosedRamp {
+                stages: stages.clone()
+            }
+        );
+        assert_eq!((ramp.connections(), ramp.stop()), (10, secs(3)));
+        // With --rate, --stages ramps the rate from it.
+        let open = flags(|f| {
+            f.rate = Some(0.0);
+            f.stages = Some("1s:10,2s:4".parse().unwrap());
+            f.when_busy = WhenBusy::Drop;
+        })
+        .unwrap();
+        assert_eq!(open.stop(), secs(3));
+        assert_eq!(open.open_model().unwrap().when_busy, WhenBusy::Drop);
+        let idle = flags(|f| f.interval = Some(Duration::from_secs(60))).unwrap();
+        assert_eq!(idle.interval_every(), Some(Duration::from_secs(60)));
+        // Settings that do not go together, or out of range: one line naming the flag.
+        for (f, needle) in [
+            (
+                (|f: &mut LoadFlags| {
+                    f.rate = Some(5.0);
+                    f.interval = Some(Duration::from_secs(1));
+                }) as fn(&mut LoadFlags),
+                "--per-connection-interval",
+            ),
+            (|f| f.rate = Some(0.0), "--rate"),
+            (|f| f.stages = Some("1s:0".parse().unwrap()), "--stages"),
+            (|f| f.stop = Some(Stop::Requests(0)), "-n/--requests"),
+            (|f| f.connections = 0, "-c/--connections"),
+        ] {
+            let e = flags(f).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_load_splits_exactly_into_parts() {
+        let load = Load::closed(10, Stop::Requests(101)).unwrap();
+        let parts: Vec<Load> = (0..3).map(|i| load.part(i, 3)).collect();
+        assert_eq!(parts.iter().map(Load::connections).sum::<usize>(), 10);
+        let n: u64 = parts
+            .iter()
+            .map(|p| match p.stop() {
+                Stop::Requests(n) => n,
+                Stop::Duration(_) => 0,
+            })
+            .sum();
+        assert_eq!(n, 101);
+        let open = Load::open(90.0, 4, Stop::Duration(Duration::from_secs(1))).unwrap();
+        assert!((open.part(1, 3).open_model().unwrap().rate - 30.0).abs() < 1e-9);
+        assert!(Load::closed(1, Stop::Requests(5))
+            .unwrap()
+            .part(1, 2)
+            .is_empty());
+    }
+
+    #[test]
     fn validation() {
         let mut c = Config::new(&["http://127.0.0.1:1/"]).unwrap();
         assert_eq!(c.validate(), Ok(()));

@@ -94,7 +94,7 @@ impl Plan {
     pub fn new(config: Config) -> Result<Plan, RunError> {
         config.validate()?;
         let limit = sys::raise_open_files_limit();
-        let shape = Shape::plan(&config, limit)?;
+        let shape = Shape::fit(&config, limit)?;
         let seed = fastrand::u64(..);
         let targets = config.targets.len();
         let p = shape.processes;

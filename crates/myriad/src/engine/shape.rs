@@ -4,7 +4,7 @@
 //! One process may hold only as many sockets as its open-files limit allows
 //! (`RLIMIT_NOFILE`; 20,000 on many containers, and the hard limit often cannot
 //! be raised), and one source address has only the ephemeral port range toward
-//! each destination. [`Shape::plan`] spreads connections over processes and,
+//! each destination. [`Shape::fit`] spreads connections over processes and,
 //! for loopback targets, over 127.x source addresses, and refuses up front,
 //! with one line that says what to change, a run the machine cannot hold,
 //! rather than failing halfway with EMFILE or EADDRNOTAVAIL.
@@ -125,9 +125,10 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// Plans `config` for a process whose open-files limit is `open_files_limit`,
-    /// checking ports, memory and file handles.
-    pub fn plan(config: &Config, open_files_limit: u64) -> Result<Shape, ShapeError> {
+    /// How `config` fits a machine whose open-files limit per process is
+    /// `open_files_limit`, checking ports, memory and file handles (the part of
+    /// [`crate::Plan::new`] that reads the machine).
+    pub fn fit(config: &Config, open_files_limit: u64) -> Result<Shape, ShapeError> {
         let c = config.connections();
         let reserve = FD_RESERVE.min(open_files_limit / 16);
         let capacity = open_files_limit.saturating_sub(reserve).max(1) as usize;
@@ -364,7 +365,7 @@ mod tests {
 
     #[test]
     fn small_runs_stay_in_one_process() {
-        let s = Shape::plan(&cfg(1000), 20_000).unwrap();
+        let s = Shape::fit(&cfg(1000), 20_000).unwrap();
         assert_eq!((s.processes, s.threads_per_process), (1, 2));
         assert!(s.source_addrs.is_empty());
         assert_eq!(s.connect_rate, None);
@@ -372,13 +373,13 @@ mod tests {
 
     #[test]
     fn large_runs_spread_over_processes_and_sources() {
-        let s = Shape::plan(&cfg(50_000), 20_000).unwrap();
+        let s = Shape::fit(&cfg(50_000), 20_000).unwrap();
         assert_eq!(s.processes, 3);
         assert_eq!(s.threads_per_process, 1);
         assert_eq!(s.source_addrs.len(), 7);
         assert!(s.per_source <= SAFE_PER_SOURCE);
         assert_eq!(s.connect_rate, Some(DEFAULT_CONNECT_RATE));
-        let s = Shape::plan(&cfg(1_000_000), 20_000).unwrap();
+        let s = Shape::fit(&cfg(1_000_000), 20_000).unwrap();
         assert_eq!(s.processes, 51);
         assert_eq!(s.source_addrs.len(), 125);
     }
@@ -387,7 +388,7 @@ mod tests {
     fn impossible_plans_are_refused_with_what_to_change() {
         let mut c = cfg(50_000);
         c.sources = vec!["127.0.0.1".parse().unwrap()];
-        let e = Shape::plan(&c, 20_000).unwrap_err();
+        let e = Shape::fit(&c, 20_000).unwrap_err();
         assert!(matches!(e, ShapeError::Ports { .. }), "{e}");
         assert!(
             e.to_string().contains("--source 127.0.0.1-127.0.0.7"),
@@ -395,12 +396,12 @@ mod tests {
         );
         let mut c = cfg(50_000);
         c.processes = Some(2);
-        let e = Shape::plan(&c, 20_000).unwrap_err();
+        let e = Shape::fit(&c, 20_000).unwrap_err();
         assert!(e.to_string().contains("--processes 3"), "{e}");
         let mut c = cfg(50_000);
         c.worker_command = None;
         assert!(matches!(
-            Shape::plan(&c, 20_000),
+            Shape::fit(&c, 20_000),
             Err(ShapeError::NoWorkerCommand { .. })
         ));
     }

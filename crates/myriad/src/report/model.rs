@@ -198,8 +198,12 @@ pub struct RequestsReport {
     pub failures: u64,
     /// `issued == succeeded + http_errors + failures`.
     pub balanced: bool,
-    /// Due but not sent: every allowed connection was busy (open model).
+    /// Due but not sent: every allowed connection was busy (open model,
+    /// `--when-busy drop`).
     pub dropped: u64,
+    /// Due while every allowed connection was busy, and sent when one was
+    /// free (open model); their latency counts the wait.
+    pub queued: u64,
     /// Completed per second.
     pub per_second: f64,
     /// Completed per minute.
@@ -390,6 +394,7 @@ impl TallyReport {
                 failures: t.failures(),
                 balanced: t.balanced(),
                 dropped: t.dropped(),
+                queued: t.queued(),
                 per_second: rate,
                 per_minute: rate * 60.0,
             },
@@ -509,6 +514,13 @@ fn notes(s: &Summary) -> Vec<String> {
         notes.push(format!(
             "{} requests were due but dropped because all {} allowed connections were busy: raise -c/--connections or lower the rate",
             s.total.dropped(),
+            s.connections
+        ));
+    }
+    if s.total.queued() > 0 {
+        notes.push(format!(
+            "{} requests came due while all {} allowed connections were busy and waited for one (their latency counts the wait; see how late requests were sent): raise -c/--connections for more concurrency, or lower the rate",
+            s.total.queued(),
             s.connections
         ));
     }

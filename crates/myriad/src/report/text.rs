@@ -69,6 +69,13 @@ fn render(m: &ReportModel) -> String {
         format_bytes(t.bytes.received as f64),
         format_bytes(t.bytes.received_per_second)
     );
+    if r.queued > 0 {
+        let _ = writeln!(
+            s,
+            "  Queued       {} due while every allowed connection was busy, sent late",
+            format_count(r.queued)
+        );
+    }
     if r.dropped > 0 {
         let _ = writeln!(
             s,
