@@ -293,7 +293,7 @@ fn to_config(args: &RunArgs) -> Result<(Config, Vec<Box<dyn Sink>>), String> {
 }
 
 fn rate(s: &str) -> Result<f64, String> {
-    // 0 parses (a ramp may start from it); Config::validate refuses it alone.
+    // 0 parses (a ramp may start from it); Load::from_flags refuses it alone.
     myriad::schedule::parse_rate_or_zero(s).ok_or_else(|| {
         format!("invalid rate '{s}': expected requests per second like 1500, 0.5 or 90000/m")
     })

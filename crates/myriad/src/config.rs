@@ -1,8 +1,13 @@
-//! The validated description of a run.
+//! The description of a run: targets, the request, and its [`Load`].
 //!
-//! The CLI (or a Rust test) builds a [`Config`] once; the engine checks it with
-//! [`Config::validate`] and never parses anything after that. Every error message
-//! names what to change, because it is printed to the user as it is.
+//! The CLI (or a Rust test) builds a [`Config`] once; its load is one value of
+//! [`Load`], whose constructors ([`Load::closed`], [`Load::open`],
+//! [`Load::from_flags`], ...) hold the rules that tie the load flags together.
+//! [`crate::Plan::new`] checks the whole config once ([`Config::validate`])
+//! and nothing parses or validates after that. Every error message names what
+//! to change, because it is printed to the user as it is. Output settings
+//! (report files, the HDR log) are not part of it: they are the caller's
+//! sinks and reporters.
 
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -275,18 +280,7 @@ impl Load {
 
     /// `rate` requests per second until `stop`, over at most `max_connections`.
     pub fn open(rate: f64, max_connections: usize, stop: Stop) -> Result<Load, ConfigError> {
-        let load = Load::Open {
-            model: OpenModel {
-                rate,
-                stages: None,
-                arrival: crate::schedule::Arrival::Uniform,
-                when_busy: WhenBusy::Queue,
-            },
-            max_connections,
-            stop,
-        };
-        load.validate()?;
-        Ok(load)
+        Load::open_with(rate, None, max_connections, stop)
     }
 
     /// A rate ramped from `from` through `stages` (targets are rates), over at
@@ -297,10 +291,21 @@ impl Load {
         max_connections: usize,
     ) -> Result<Load, ConfigError> {
         let stop = Stop::Duration(stages.total());
+        Load::open_with(from, Some(stages), max_connections, stop)
+    }
+
+    /// The open model with uniform arrivals that queue when every connection
+    /// is busy (change them on the model).
+    fn open_with(
+        rate: f64,
+        stages: Option<crate::schedule::Stages>,
+        max_connections: usize,
+        stop: Stop,
+    ) -> Result<Load, ConfigError> {
         let load = Load::Open {
             model: OpenModel {
-                rate: from,
-                stages: Some(stages),
+                rate,
+                stages,
                 arrival: crate::schedule::Arrival::Uniform,
                 when_busy: WhenBusy::Queue,
             },
