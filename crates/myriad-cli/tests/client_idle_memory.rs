@@ -1,0 +1,136 @@
+//! User memory per idle keep-alive connection on the client side, measured as
+//! the growth of this process's resident set while thousands of the engine's
+//! connections that have each made one request sit idle. The server is the
+//! real `myriad serve` in a process of its own, so the growth is the client's:
+//! the engine's tasks, streams and per-connection state.
+//!
+//! Ignored by default (it is a measurement, not a check, and it opens 9,000
+//! connections); run it with
+//! `cargo test --release -p myriad-cli --test client_idle_memory -- --ignored --nocapture`.
+
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use myriad::{Config, Load, Stop};
+
+mod support;
+use support::wait_until;
+
+/// Below this process's 20,000 open files; the server holds its own.
+const CONNECTIONS: usize = 9_000;
+const WARM_UP: usize = 300;
+/// Bounds a failing wait only: establishing 9,000 loopback connections takes
+/// about a second.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A running `myriad serve`, killed when dropped (also when the test fails).
+struct Serve {
+    child: Child,
+    url: String,
+    // Held open so the server never writes into a closed pipe.
+    _stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl Serve {
+    /// Starts `myriad serve` on a free port and reads its URL from the
+    /// listening line.
+    fn start() -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_myriad"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = stdout
+            .next()
+            .expect("serve exited before its listening line")
+            .unwrap();
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .to_string();
+        Serve {
+            child,
+            url,
+            _stdout: stdout,
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// `connections` connections on one thread, each making one request as soon
+/// as it is open and then holding still: the interval outlasts the run.
+fn idle_run(url: &str, connections: usize) -> myriad::Run {
+    let mut c = Config::new(&[url]).unwrap();
+    c.load = Load::interval(
+        connections,
+        Duration::from_secs(600),
+        Stop::Duration(Duration::from_secs(120)),
+    )
+    .unwrap();
+    c.threads = 1;
+    c.processes = Some(1);
+    // Open connections are counted when a worker ships its delta, every interval.
+    c.stats_interval = Duration::from_millis(100);
+    myriad::start(c).unwrap()
+}
+
+/// Waits until every connection is open and has had its one answer, so each
+/// holds only what an idle connection holds.
+fn wait_idle(run: &myriad::Run, connections: usize) {
+    let n = connections as u64;
+    wait_until(
+        format!("{n} connections open, each with its request completed"),
+        WAIT,
+        || {
+            let p = run.progress();
+            p.completed == n && p.open_connections == n
+        },
+    );
+}
+
+#[test]
+#[ignore = "a measurement: run by hand with --ignored --nocapture"]
+fn client_memory_per_idle_connection() {
+    myriad::sys::raise_open_files_limit();
+    let serve = Serve::start();
+
+    // Warm up the allocator and the runtime with a run whose connections then close.
+    let warm = idle_run(&serve.url, WARM_UP);
+    wait_idle(&warm, WARM_UP);
+    warm.cancel();
+    warm.wait().unwrap();
+
+    // No settling pause: what the warm-up freed stays with the allocator
+    // either way (that is what the warm-up is for).
+    let before = rss_kb();
+    let run = idle_run(&serve.url, CONNECTIONS);
+    wait_idle(&run, CONNECTIONS);
+    let after = rss_kb();
+    let p = run.progress();
+    let n = CONNECTIONS as u64;
+    assert_eq!((p.issued, p.completed, p.failures), (n, n, 0), "{p:?}");
+    let per_conn = (after.saturating_sub(before)) as f64 * 1024.0 / CONNECTIONS as f64;
+    println!(
+        "client idle connections: {CONNECTIONS}; RSS {before} KB -> {after} KB; {per_conn:.0} bytes per connection"
+    );
+    run.cancel();
+    run.wait().unwrap();
+    drop(serve);
+}
