@@ -43,6 +43,10 @@ pub struct LoadArgs {
     /// Open a new connection for every request (shows what keep-alive saves).
     #[arg(long)]
     pub disable_keepalive: bool,
+    /// HTTP/1.1 pipelining: up to N requests in flight per connection, written
+    /// ahead in batches, responses matched in order.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = at_least_one)]
+    pub pipeline: usize,
     /// Local addresses to connect from: a range 127.0.0.1-127.0.0.64, a CIDR
     /// 127.0.1.0/24, or a list a,b,c [default: automatic for loopback targets].
     #[arg(long, value_name = "ADDRS", value_parser = source_addrs)]
@@ -79,6 +83,7 @@ impl LoadArgs {
             config.threads = t;
         }
         config.keep_alive = !self.disable_keepalive;
+        config.pipeline = self.pipeline;
         config.sources = self.source.clone().map(|s| s.0).unwrap_or_default();
         config.connect_rate = self.connect_rate;
         config.processes = self.processes;

@@ -530,6 +530,9 @@ pub struct Config {
     pub threads: usize,
     /// Reuse connections; when false, every request opens a new connection.
     pub keep_alive: bool,
+    /// HTTP/1.1 requests in flight per connection (`--pipeline N`; 1: none
+    /// pipelined), their responses matched in order.
+    pub pipeline: usize,
     /// Local addresses to connect from, dealt to connections round-robin. Empty:
     /// the kernel's choice, or enough 127.x addresses picked automatically when
     /// a loopback target needs more ephemeral ports than one address has.
@@ -577,6 +580,7 @@ impl Config {
             connect_timeout: Duration::from_secs(5),
             threads: available_cores(),
             keep_alive: true,
+            pipeline: 1,
             sources: Vec::new(),
             connect_rate: None,
             processes: None,
@@ -620,6 +624,18 @@ impl Config {
                 "-t/--threads",
                 "between 1 and 1024",
                 self.threads.to_string(),
+            ));
+        }
+        if !(1..=1024).contains(&self.pipeline) {
+            return Err(range(
+                "--pipeline",
+                "between 1 and 1024",
+                self.pipeline.to_string(),
+            ));
+        }
+        if self.pipeline > 1 && !self.keep_alive {
+            return Err(ConfigError::Conflict(
+                "--pipeline sends several requests on one connection; leave out --disable-keepalive",
             ));
         }
         if self.timeout.is_zero() {

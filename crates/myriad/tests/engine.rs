@@ -253,3 +253,37 @@ fn progress_reaches_the_totals() {
     assert_eq!((p.issued, p.completed, p.failures), (500, 500, 0));
     run.wait().unwrap();
 }
+
+#[test]
+fn pipelining_keeps_exact_counts_over_few_connections() {
+    let server = builtin(ServerConfig::default());
+    let mut c = config(&[url(server.local_addr())], 7, Stop::Requests(10_007));
+    c.pipeline = 16;
+    let s = run(c);
+    assert_eq!(s.total.issued(), 10_007);
+    assert_eq!(s.total.succeeded(), 10_007);
+    assert_eq!(s.connections_opened, 7, "pipelined connections stay open");
+    assert_eq!(server.shutdown().requests_served, 10_007);
+}
+
+#[test]
+fn a_server_closing_mid_pipeline_fails_each_unanswered_request_once() {
+    // Each connection gets one answer to the requests written ahead on it,
+    // then the server closes: every other request written on it ends as one
+    // `io` failure, and the next request reconnects.
+    let srv = scripted(Script::ReplyAndClose(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    ));
+    let mut c = config(&[url(srv.addr)], 2, Stop::Requests(100));
+    c.pipeline = 4;
+    let s = run(c);
+    let accepted = srv.accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(s.total.issued(), 100);
+    assert_eq!(s.total.succeeded() + s.total.failures(), 100);
+    assert_eq!(s.total.failures(), s.total.errors(ErrorKind::Io));
+    assert!(
+        s.total.failures() > 0,
+        "requests behind the answered one fail"
+    );
+    assert_eq!(s.total.succeeded(), accepted, "one answer per connection");
+}

@@ -219,10 +219,19 @@ pub(crate) fn launch_threads(
     let targets: Arc<[TargetWire]> = config
         .targets
         .iter()
-        .map(|t| TargetWire {
-            addr: t.addr,
-            request: build_request(&spec, &t.host_header, &t.path).into_boxed_slice(),
-            is_head: config.method.eq_ignore_ascii_case("HEAD"),
+        .map(|t| {
+            let request = build_request(&spec, &t.host_header, &t.path);
+            let pipelined = if config.pipeline > 1 {
+                request.repeat(config.pipeline)
+            } else {
+                Vec::new()
+            };
+            TargetWire {
+                addr: t.addr,
+                request: request.into_boxed_slice(),
+                pipelined: pipelined.into_boxed_slice(),
+                is_head: config.method.eq_ignore_ascii_case("HEAD"),
+            }
         })
         .collect();
     let settings = WorkerSettings {
@@ -231,6 +240,7 @@ pub(crate) fn launch_threads(
         timeout: config.timeout,
         connect_timeout: config.connect_timeout,
         keep_alive: config.keep_alive,
+        pipeline: config.pipeline,
         started,
         deadline: match part.load.stop() {
             Stop::Duration(d) => Some(started + d),

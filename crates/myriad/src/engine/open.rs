@@ -107,6 +107,13 @@ pub(super) async fn next_ticket(slot: &Rc<Slot>, ctx: &WorkerCtx, target: usize)
     }
 }
 
+/// The oldest request waiting for a connection to `target`, if any (for a
+/// connection that takes more than one request at a time).
+pub(super) fn take_waiting(ctx: &WorkerCtx, target: usize) -> Option<Ticket> {
+    let open = ctx.open.as_ref()?;
+    pop_waiting(ctx, open, target, Instant::now())
+}
+
 /// The oldest request waiting for `target` that can still make its timeout;
 /// the ones that cannot end as timeouts.
 fn pop_waiting(ctx: &WorkerCtx, open: &OpenState, target: usize, now: Instant) -> Option<Ticket> {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::SemaphorePermit;
 
 use super::connect_pace::connect_slot;
-use super::open::{next_ticket, retire, Slot};
+use super::open::{next_ticket, retire, take_waiting, Slot};
 use super::worker::WorkerCtx;
 
 /// How often a connection held back by a ramp looks again.
@@ -129,12 +129,22 @@ impl Tickets {
 
     /// A further request to put in flight at once, without waiting, for a
     /// protocol that takes more than one per connection (pipelining, HTTP/2
-    /// streams): the closed model's next; `None` from the other models, whose
-    /// requests come when due.
+    /// streams): the closed model's next (a ramp's too, while it works); in
+    /// the open model, the oldest request waiting for a connection; `None`
+    /// from mostly-idle connections, whose requests come when due.
     pub fn try_next(&mut self, ctx: &WorkerCtx) -> Option<Ticket> {
         match self {
             Tickets::Closed { target } => ctx.take_ticket(*target, Instant::now()),
-            _ => None,
+            Tickets::Ramp { target, index } => {
+                let now = Instant::now();
+                let working = ctx
+                    .ramp
+                    .as_ref()
+                    .is_none_or(|r| (*index as f64) < r.rate_at(now - ctx.started));
+                working.then(|| ctx.take_ticket(*target, now)).flatten()
+            }
+            Tickets::Open { target, .. } => take_waiting(ctx, *target),
+            Tickets::Interval { .. } => None,
         }
     }
 

@@ -27,7 +27,7 @@ use super::transport::TcpDialer;
 use super::{Event, SourceEnd};
 use crate::config::WhenBusy;
 use crate::metrics::{ErrorKind, Gauges, Outcome, Recorder, Tally};
-use crate::proto::http1::Http1;
+use crate::proto::http1::{Http1, Http1Pipeline};
 use crate::proto::session::{BufPool, IoCounts, TargetWire};
 use crate::schedule::Schedule;
 use crate::sys::{thread_cpu_time, CpuTime};
@@ -75,6 +75,8 @@ pub(crate) struct WorkerSettings {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub keep_alive: bool,
+    /// HTTP/1.1 requests in flight per connection.
+    pub pipeline: usize,
     pub started: Instant,
     pub deadline: Option<Instant>,
     /// Length of a statistics interval; deltas are shipped at its boundaries.
@@ -100,6 +102,8 @@ pub(crate) struct WorkerCtx {
     pub keep_alive: bool,
     /// Mostly-idle connections: one request per this, each.
     pub interval: Option<Duration>,
+    /// HTTP/1.1 requests in flight per connection.
+    pub pipeline: usize,
     pub deadline: Option<Instant>,
     pub connect_permits: Semaphore,
     pub pool: BufPool,
@@ -311,7 +315,13 @@ pub(super) fn spawn_connection(
     tickets: Tickets,
 ) -> JoinHandle<()> {
     let dialer = ctx.dialer(tickets.target(), index);
-    tokio::task::spawn_local(connection_loop(ctx.clone(), dialer, Http1, tickets))
+    match ctx.pipeline {
+        1 => tokio::task::spawn_local(connection_loop(ctx.clone(), dialer, Http1, tickets)),
+        depth => {
+            let protocol = Http1Pipeline { depth };
+            tokio::task::spawn_local(connection_loop(ctx.clone(), dialer, protocol, tickets))
+        }
+    }
 }
 
 /// One TCP dialer per target and source address, target-major.
@@ -377,6 +387,7 @@ pub(crate) fn run_worker(
         connect_timeout: settings.connect_timeout,
         keep_alive: settings.keep_alive,
         interval: settings.interval,
+        pipeline: settings.pipeline,
         deadline: settings.deadline,
         connect_permits: Semaphore::new(CONNECTS_IN_FLIGHT),
         pool: BufPool::new(),
@@ -502,6 +513,7 @@ impl WorkerCtx {
             targets: vec![TargetWire {
                 addr,
                 request: Box::new(*b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"),
+                pipelined: Box::new([]),
                 is_head: false,
             }]
             .into(),
@@ -510,6 +522,7 @@ impl WorkerCtx {
             connect_timeout: Duration::from_secs(1),
             keep_alive: true,
             interval: None,
+            pipeline: 1,
             deadline: None,
             connect_permits: Semaphore::new(CONNECTS_IN_FLIGHT),
             pool: BufPool::new(),

@@ -1,12 +1,14 @@
 //! HTTP/1.1 as a [`Session`]: the prebuilt request written whole, the response
 //! read into a lent buffer and parsed incrementally.
 //!
-//! One request is in flight per connection. Pipelining (`--pipeline N`) is
-//! this session with more: a queue of requests behind the one in flight
-//! (allocated only when pipelining, so an idle keep-alive connection stays
-//! small), `complete` writing every unwritten request in one write and
-//! matching responses to requests in order.
+//! [`Http1`] has one request in flight per connection and holds nothing else
+//! between requests. [`Http1Pipeline`] (`--pipeline N`) keeps up to N in
+//! flight: requests queue behind the oldest, `complete` writes every unwritten
+//! request in one write and matches responses to requests in order, and when
+//! the connection ends mid-pipeline each request written but not answered
+//! comes back through `abandon`, to end as exactly one failure.
 
+use std::collections::VecDeque;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -135,4 +137,127 @@ async fn exchange<T: Transport>(
 
 fn io_error(_: io::Error) -> ErrorKind {
     ErrorKind::Io
+}
+
+/// HTTP/1.1 with up to `depth` requests in flight per connection
+/// (`--pipeline N`): requests are written ahead, in batches, and responses
+/// matched to them in order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Http1Pipeline {
+    pub depth: usize,
+}
+
+impl Protocol for Http1Pipeline {
+    type Session<'a> = PipelineSession<'a>;
+
+    fn session<'a>(&self, target: &'a TargetWire) -> PipelineSession<'a> {
+        PipelineSession {
+            target,
+            depth: self.depth,
+            flights: VecDeque::new(),
+            unwritten: 0,
+            pending: Vec::new(),
+        }
+    }
+}
+
+/// A pipelining connection's state: the requests in flight, oldest first, how
+/// many of the newest are not written yet, and bytes read but not yet parsed
+/// (the start of the next responses).
+pub(crate) struct PipelineSession<'a> {
+    target: &'a TargetWire,
+    depth: usize,
+    flights: VecDeque<Flight>,
+    unwritten: usize,
+    pending: Vec<u8>,
+}
+
+impl Session for PipelineSession<'_> {
+    fn max_in_flight(&self) -> usize {
+        self.depth
+    }
+
+    fn in_flight(&self) -> usize {
+        self.flights.len()
+    }
+
+    fn submit(&mut self, flight: Flight) {
+        self.flights.push_back(flight);
+        self.unwritten += 1;
+    }
+
+    fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        self.flights.front().map(|f| f.ticket.intended + timeout)
+    }
+
+    async fn complete<T: Transport>(
+        &mut self,
+        stream: &mut T,
+        pool: &BufPool,
+    ) -> Option<Completion> {
+        if self.flights.is_empty() {
+            return None;
+        }
+        let mut io = IoCounts::default();
+        let result = self.next_response(stream, pool, &mut io).await;
+        let flight = self.flights.pop_front()?;
+        Some(Completion { flight, result, io })
+    }
+
+    fn abandon(&mut self) -> Option<Flight> {
+        self.unwritten = self.unwritten.min(self.flights.len().saturating_sub(1));
+        self.pending.clear();
+        self.flights.pop_front()
+    }
+}
+
+impl PipelineSession<'_> {
+    /// Reads the response of the oldest request. Responses already read are
+    /// parsed first, without I/O; only when more bytes are needed are the
+    /// requests not yet written sent, all in one write, so a read that brings
+    /// many responses is answered by one write of as many requests.
+    async fn next_response<T: Transport>(
+        &mut self,
+        stream: &mut T,
+        pool: &BufPool,
+        io: &mut IoCounts,
+    ) -> Result<Response, ErrorKind> {
+        let mut parser = ResponseParser::new(self.target.is_head);
+        loop {
+            if !self.pending.is_empty() {
+                let full = self.pending.len() >= MAX_HEAD_BUF;
+                let (used, step) = parser
+                    .parse(&self.pending, full)
+                    .map_err(|_: ProtoError| ErrorKind::Protocol)?;
+                self.pending.drain(..used);
+                if let Step::Done(mut response) = step {
+                    if self.flights.len() <= 1 && !self.pending.is_empty() {
+                        // Bytes no request asked for: the response counts, the
+                        // connection cannot be trusted for the next one.
+                        response.keep_alive = false;
+                    }
+                    return Ok(response);
+                }
+            }
+            if self.unwritten > 0 {
+                let len = self.unwritten * self.target.request.len();
+                let batch = self
+                    .target
+                    .pipelined
+                    .get(..len)
+                    .unwrap_or(&self.target.request);
+                stream.write_all(batch).await.map_err(io_error)?;
+                io.sent += batch.len() as u64;
+                self.unwritten = 0;
+            }
+            stream.readable().await.map_err(io_error)?;
+            let mut lent = pool.take();
+            let n = stream.read(&mut lent.buf).await.map_err(io_error)?;
+            if n == 0 {
+                return parser.eof().ok_or(ErrorKind::Io);
+            }
+            io.received += n as u64;
+            self.pending.extend_from_slice(&lent.buf[..n]);
+        }
+    }
 }

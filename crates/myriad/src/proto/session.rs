@@ -49,6 +49,9 @@ pub(crate) struct Completion {
 pub(crate) struct TargetWire {
     pub addr: std::net::SocketAddr,
     pub request: Box<[u8]>,
+    /// The request repeated as deep as the pipeline goes (empty without
+    /// pipelining), so a batch of requests is one slice and one write.
+    pub pipelined: Box<[u8]>,
     pub is_head: bool,
 }
 
