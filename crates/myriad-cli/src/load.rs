@@ -47,6 +47,10 @@ pub struct LoadArgs {
     /// ahead in batches, responses matched in order.
     #[arg(long, value_name = "N", default_value = "1", value_parser = at_least_one)]
     pub pipeline: usize,
+    /// Connect to this Unix domain socket instead of the URL's host and port;
+    /// the URL still gives the Host header and the path.
+    #[arg(long, value_name = "PATH")]
+    pub unix_socket: Option<PathBuf>,
     /// Local addresses to connect from: a range 127.0.0.1-127.0.0.64, a CIDR
     /// 127.0.1.0/24, or a list a,b,c [default: automatic for loopback targets].
     #[arg(long, value_name = "ADDRS", value_parser = source_addrs)]
@@ -63,7 +67,11 @@ impl LoadArgs {
     /// A validated-later [`Config`] with these settings (the caller sets how
     /// the run is bounded and paced).
     pub fn base_config(&self) -> Result<Config, String> {
-        let mut config = Config::new(&self.urls).map_err(|e| e.to_string())?;
+        let config = match &self.unix_socket {
+            Some(path) => Config::new_unix(&self.urls, path.clone()),
+            None => Config::new(&self.urls),
+        };
+        let mut config = config.map_err(|e| e.to_string())?;
         // The caller picks the load model; this is the closed one with the defaults.
         config.load = myriad::Load::Closed {
             connections: self.connections,

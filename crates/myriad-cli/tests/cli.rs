@@ -93,6 +93,19 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_usage_error(&["run", "--bogus", ok], &["--bogus"]);
     assert_usage_error(&["run", "--source", "::1", ok], &["--source", "IP version"]);
     assert_usage_error(&["run", "--source", "nonsense", ok], &["--source"]);
+    assert_usage_error(&["run", "--pipeline", "0", ok], &["--pipeline"]);
+    assert_usage_error(
+        &["run", "--pipeline", "4", "--disable-keepalive", ok],
+        &["--pipeline", "--disable-keepalive"],
+    );
+    assert_usage_error(
+        &["run", "--unix-socket", "/nonexistent/myriad.sock", ok],
+        &["--unix-socket", "/nonexistent/myriad.sock"],
+    );
+    assert_usage_error(
+        &["run", "--when-busy", "maybe", ok],
+        &["--when-busy", "queue or drop"],
+    );
     assert_usage_error(&["serve", "--delay", "soon"], &["--delay"]);
     assert_usage_error(&["serve", "--status", "42"], &["--status"]);
     assert_usage_error(

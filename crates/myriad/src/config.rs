@@ -70,6 +70,9 @@ pub enum ConfigError {
     /// Two settings that do not go together.
     #[error("{0}")]
     Conflict(&'static str),
+    /// A `--unix-socket` path that is not a socket.
+    #[error("{0}")]
+    UnixSocket(String),
     /// The method is not an HTTP token.
     #[error("invalid method '{0}': expected a token like GET or POST (-m/--method)")]
     Method(String),
@@ -91,6 +94,16 @@ pub struct Target {
 impl Target {
     /// Parses an `http://` URL and resolves its host.
     pub fn parse(url: &str) -> Result<Target, ConfigError> {
+        Target::parse_with(url, true)
+    }
+
+    /// Parses an `http://` URL to be reached over a Unix socket: its host is
+    /// only the `Host` header and is not resolved (`addr` is unspecified).
+    pub fn parse_unresolved(url: &str) -> Result<Target, ConfigError> {
+        Target::parse_with(url, false)
+    }
+
+    fn parse_with(url: &str, resolve: bool) -> Result<Target, ConfigError> {
         let parsed = url::Url::parse(url).map_err(|e| ConfigError::InvalidUrl {
             url: url.to_string(),
             reason: e.to_string(),
@@ -111,11 +124,15 @@ impl Target {
             host: host.to_string(),
         };
         let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let addr = (bare, port)
-            .to_socket_addrs()
-            .map_err(|_| unknown())?
-            .next()
-            .ok_or_else(unknown)?;
+        let addr = if resolve {
+            (bare, port)
+                .to_socket_addrs()
+                .map_err(|_| unknown())?
+                .next()
+                .ok_or_else(unknown)?
+        } else {
+            SocketAddr::from(([0, 0, 0, 0], port))
+        };
         let host_header = match parsed.port() {
             Some(p) => format!("{host}:{p}"),
             None => host.to_string(),
@@ -533,6 +550,9 @@ pub struct Config {
     /// HTTP/1.1 requests in flight per connection (`--pipeline N`; 1: none
     /// pipelined), their responses matched in order.
     pub pipeline: usize,
+    /// Connect to this Unix domain socket instead of the URL's host and port
+    /// (`--unix-socket`); the URL still gives the `Host` header and the path.
+    pub unix_socket: Option<std::path::PathBuf>,
     /// Local addresses to connect from, dealt to connections round-robin. Empty:
     /// the kernel's choice, or enough 127.x addresses picked automatically when
     /// a loopback target needs more ephemeral ports than one address has.
@@ -567,7 +587,26 @@ impl Config {
             .iter()
             .map(|u| Target::parse(u.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Config {
+        Ok(Config::with_targets(targets))
+    }
+
+    /// Like [`Config::new`], for URLs reached over the Unix socket at `path`
+    /// (`--unix-socket`): their hosts are not resolved.
+    pub fn new_unix<S: AsRef<str>>(
+        urls: &[S],
+        path: std::path::PathBuf,
+    ) -> Result<Config, ConfigError> {
+        let targets = urls
+            .iter()
+            .map(|u| Target::parse_unresolved(u.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut config = Config::with_targets(targets);
+        config.unix_socket = Some(path);
+        Ok(config)
+    }
+
+    fn with_targets(targets: Vec<Target>) -> Config {
+        Config {
             targets,
             load: Load::Closed {
                 connections: 50,
@@ -581,6 +620,7 @@ impl Config {
             threads: available_cores(),
             keep_alive: true,
             pipeline: 1,
+            unix_socket: None,
             sources: Vec::new(),
             connect_rate: None,
             processes: None,
@@ -588,7 +628,7 @@ impl Config {
             stats_interval: Duration::from_secs(1),
             thresholds: Vec::new(),
             worker_command: None,
-        })
+        }
     }
 
     /// Connections the run may hold at once (the load's).
@@ -637,6 +677,29 @@ impl Config {
             return Err(ConfigError::Conflict(
                 "--pipeline sends several requests on one connection; leave out --disable-keepalive",
             ));
+        }
+        if let Some(path) = &self.unix_socket {
+            use std::os::unix::fs::FileTypeExt;
+            match std::fs::metadata(path) {
+                Ok(m) if m.file_type().is_socket() => {}
+                Ok(_) => {
+                    return Err(ConfigError::UnixSocket(format!(
+                        "--unix-socket '{}' is not a socket: give the path a server listens on",
+                        path.display()
+                    )))
+                }
+                Err(e) => {
+                    return Err(ConfigError::UnixSocket(format!(
+                        "--unix-socket '{}': {e}: give the path a server listens on",
+                        path.display()
+                    )))
+                }
+            }
+            if !self.sources.is_empty() {
+                return Err(ConfigError::Conflict(
+                    "--source addresses belong to TCP; leave them out with --unix-socket",
+                ));
+            }
         }
         if self.timeout.is_zero() {
             return Err(range("--timeout", "longer than 0", "0".into()));

@@ -287,3 +287,52 @@ fn a_server_closing_mid_pipeline_fails_each_unanswered_request_once() {
     );
     assert_eq!(s.total.succeeded(), accepted, "one answer per connection");
 }
+
+#[test]
+fn a_unix_socket_carries_the_requests_of_the_url() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let dir = std::env::temp_dir().join(format!("myriad-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("server.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let served = Arc::new(AtomicU64::new(0));
+    let counter = served.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let (mut buf, mut pending) = ([0u8; 4096], Vec::new());
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        // The URL's host and path, not the socket's, are on the wire.
+                        assert!(
+                            pending.starts_with(b"GET /via/unix HTTP/1.1\r\nHost: example.test")
+                        );
+                        pending.drain(..end + 4);
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if conn.write_all(reply).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut c = Config::new_unix(&["http://example.test/via/unix"], path.clone()).unwrap();
+    c.load = Load::closed(3, Stop::Requests(500)).unwrap();
+    let s = run(c);
+    assert_eq!(s.total.succeeded(), 500);
+    assert_eq!(s.connections_opened, 3);
+    assert_eq!(served.load(Ordering::SeqCst), 500);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -241,6 +241,7 @@ pub(crate) fn launch_threads(
         connect_timeout: config.connect_timeout,
         keep_alive: config.keep_alive,
         pipeline: config.pipeline,
+        unix_socket: config.unix_socket.clone(),
         started,
         deadline: match part.load.stop() {
             Stop::Duration(d) => Some(started + d),

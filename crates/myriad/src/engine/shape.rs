@@ -176,7 +176,10 @@ impl Shape {
             .targets
             .iter()
             .all(|t| matches!(t.addr.ip(), IpAddr::V4(ip) if ip.is_loopback()));
-        let (source_addrs, sources_auto) = if !config.sources.is_empty() {
+        let (source_addrs, sources_auto) = if config.unix_socket.is_some() {
+            // A Unix socket has no ports to run out of.
+            (Vec::new(), false)
+        } else if !config.sources.is_empty() {
             (config.sources.clone(), false)
         } else if all_loopback_v4 && busiest > SAFE_PER_SOURCE {
             (loopback_sources(busiest.div_ceil(SAFE_PER_SOURCE)), true)
@@ -187,7 +190,7 @@ impl Shape {
         let range = sys::ephemeral_port_range()
             .map_or(28_232, |(lo, hi)| usize::from(hi.saturating_sub(lo)) + 1);
         let mut warnings = Vec::new();
-        if per_source > range {
+        if per_source > range && config.unix_socket.is_none() {
             let hint = if all_loopback_v4 {
                 format!(
                     "use more source addresses (--source 127.0.0.1-127.0.0.{}) or more server ports",

@@ -2,10 +2,10 @@
 //! stream ([`Transport`]) that the request loop reads and writes without
 //! looking inside.
 //!
-//! Today there is one dialer, TCP from an optional source address. TLS plugs
-//! in as a dialer that wraps the TCP one (its stream a `tokio_rustls`
-//! client stream), a Unix socket as a dialer of its own; the request loop and
-//! the protocols stay as they are. Every transport must keep an idle
+//! Two dialers today: TCP from an optional source address, and a Unix domain
+//! socket (`--unix-socket`). TLS plugs in as a dialer that wraps one of them
+//! (its stream a `tokio_rustls` client stream); the request loop and the
+//! protocols stay as they are. Every transport must keep an idle
 //! connection small: between requests a connection holds its stream and
 //! nothing else (no buffers); `connection::tests` measures that state.
 
@@ -14,7 +14,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::{TcpSocket, TcpStream, UnixStream};
 
 /// A byte stream a protocol runs over.
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin {
@@ -26,6 +26,27 @@ pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin {
 impl Transport for TcpStream {
     fn readable(&self) -> impl Future<Output = io::Result<()>> {
         TcpStream::readable(self)
+    }
+}
+
+impl Transport for UnixStream {
+    fn readable(&self) -> impl Future<Output = io::Result<()>> {
+        UnixStream::readable(self)
+    }
+}
+
+/// A Unix domain socket at `path` (`--unix-socket`): the URL still gives the
+/// `Host` header and the path.
+#[derive(Debug, Clone)]
+pub(crate) struct UnixDialer {
+    pub path: std::path::PathBuf,
+}
+
+impl Dialer for UnixDialer {
+    type Stream = UnixStream;
+
+    async fn dial(&self) -> io::Result<UnixStream> {
+        UnixStream::connect(&self.path).await
     }
 }
 

@@ -23,7 +23,7 @@ use super::connection::connection_loop;
 use super::open::{run_scheduler, OpenState};
 use super::plan::WorkerPlan;
 use super::tickets::{Ticket, Tickets};
-use super::transport::TcpDialer;
+use super::transport::{Dialer, TcpDialer, UnixDialer};
 use super::{Event, SourceEnd};
 use crate::config::WhenBusy;
 use crate::metrics::{ErrorKind, Gauges, Outcome, Recorder, Tally};
@@ -77,6 +77,8 @@ pub(crate) struct WorkerSettings {
     pub keep_alive: bool,
     /// HTTP/1.1 requests in flight per connection.
     pub pipeline: usize,
+    /// Connect to this Unix socket instead of the targets' addresses.
+    pub unix_socket: Option<std::path::PathBuf>,
     pub started: Instant,
     pub deadline: Option<Instant>,
     /// Length of a statistics interval; deltas are shipped at its boundaries.
@@ -104,6 +106,8 @@ pub(crate) struct WorkerCtx {
     pub interval: Option<Duration>,
     /// HTTP/1.1 requests in flight per connection.
     pub pipeline: usize,
+    /// Connect to this Unix socket instead of the targets' addresses.
+    pub unix: Option<Rc<UnixDialer>>,
     pub deadline: Option<Instant>,
     pub connect_permits: Semaphore,
     pub pool: BufPool,
@@ -314,7 +318,18 @@ pub(super) fn spawn_connection(
     index: usize,
     tickets: Tickets,
 ) -> JoinHandle<()> {
-    let dialer = ctx.dialer(tickets.target(), index);
+    match &ctx.unix {
+        Some(unix) => spawn_with(ctx, unix.clone(), tickets),
+        None => spawn_with(ctx, ctx.dialer(tickets.target(), index), tickets),
+    }
+}
+
+/// Spawns a connection through `dialer` with the run's protocol.
+fn spawn_with<D: Dialer + 'static>(
+    ctx: &Rc<WorkerCtx>,
+    dialer: Rc<D>,
+    tickets: Tickets,
+) -> JoinHandle<()> {
     match ctx.pipeline {
         1 => tokio::task::spawn_local(connection_loop(ctx.clone(), dialer, Http1, tickets)),
         depth => {
@@ -388,6 +403,10 @@ pub(crate) fn run_worker(
         keep_alive: settings.keep_alive,
         interval: settings.interval,
         pipeline: settings.pipeline,
+        unix: settings
+            .unix_socket
+            .clone()
+            .map(|path| Rc::new(UnixDialer { path })),
         deadline: settings.deadline,
         connect_permits: Semaphore::new(CONNECTS_IN_FLIGHT),
         pool: BufPool::new(),
@@ -523,6 +542,7 @@ impl WorkerCtx {
             keep_alive: true,
             interval: None,
             pipeline: 1,
+            unix: None,
             deadline: None,
             connect_permits: Semaphore::new(CONNECTS_IN_FLIGHT),
             pool: BufPool::new(),
