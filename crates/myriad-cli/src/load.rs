@@ -13,7 +13,7 @@ use crate::args::{at_least_one, header, positive_duration};
 /// Targets, the request, and the connections that carry it.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Target URLs (`http://host[:port][/path]`); several spread the load round-robin.
+    /// Target URLs (`http://` or `https://host[:port][/path]`); several spread the load round-robin.
     #[arg(required = true, value_name = "URL")]
     pub urls: Vec<String>,
     /// Concurrent connections.
@@ -51,6 +51,19 @@ pub struct LoadArgs {
     /// the URL still gives the Host header and the path.
     #[arg(long, value_name = "PATH")]
     pub unix_socket: Option<PathBuf>,
+    /// HTTPS: also trust the CA certificates of this PEM file (repeatable);
+    /// the system's roots are always trusted.
+    #[arg(long = "cacert", value_name = "FILE")]
+    pub cacerts: Vec<PathBuf>,
+    /// HTTPS: do not verify the server's certificate chain or name.
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+    /// HTTPS: present this PEM client certificate chain (with --key).
+    #[arg(long = "cert", value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
+    /// HTTPS: the private key (PEM) of --cert.
+    #[arg(long = "key", value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
     /// Local addresses to connect from: a range 127.0.0.1-127.0.0.64, a CIDR
     /// 127.0.1.0/24, or a list a,b,c [default: automatic for loopback targets].
     #[arg(long, value_name = "ADDRS", value_parser = source_addrs)]
@@ -92,6 +105,12 @@ impl LoadArgs {
         }
         config.keep_alive = !self.disable_keepalive;
         config.pipeline = self.pipeline;
+        config.tls = myriad::tls::TlsOptions {
+            cacerts: self.cacerts.clone(),
+            insecure: self.insecure,
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+        };
         config.sources = self.source.clone().map(|s| s.0).unwrap_or_default();
         config.connect_rate = self.connect_rate;
         config.processes = self.processes;

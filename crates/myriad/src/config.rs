@@ -27,8 +27,8 @@ pub enum ConfigError {
         /// What the URL parser said.
         reason: String,
     },
-    /// The URL's scheme is not `http`.
-    #[error("unsupported scheme '{scheme}' in '{url}': only http:// is supported (https is not supported yet)")]
+    /// The URL's scheme is neither `http` nor `https`.
+    #[error("unsupported scheme '{scheme}' in '{url}': use http:// or https://")]
     UnsupportedScheme {
         /// The URL as given.
         url: String,
@@ -73,6 +73,9 @@ pub enum ConfigError {
     /// A `--unix-socket` path that is not a socket.
     #[error("{0}")]
     UnixSocket(String),
+    /// A TLS setting or file that cannot be used (`--cacert`, `--cert`, `--key`).
+    #[error("{0}")]
+    Tls(String),
     /// The method is not an HTTP token.
     #[error("invalid method '{0}': expected a token like GET or POST (-m/--method)")]
     Method(String),
@@ -89,6 +92,12 @@ pub struct Target {
     pub host_header: String,
     /// Path and query, as sent on the request line.
     pub path: String,
+    /// Whether it is `https://`.
+    #[serde(default)]
+    pub tls: bool,
+    /// The URL's host, as TLS verifies and SNI sends it.
+    #[serde(default)]
+    pub host: String,
 }
 
 impl Target {
@@ -108,7 +117,7 @@ impl Target {
             url: url.to_string(),
             reason: e.to_string(),
         })?;
-        if parsed.scheme() != "http" {
+        if parsed.scheme() != "http" && parsed.scheme() != "https" {
             return Err(ConfigError::UnsupportedScheme {
                 url: url.to_string(),
                 scheme: parsed.scheme().to_string(),
@@ -118,7 +127,10 @@ impl Target {
             url: url.to_string(),
             reason: "no host".to_string(),
         })?;
-        let port = parsed.port_or_known_default().unwrap_or(80);
+        let tls = parsed.scheme() == "https";
+        let port = parsed
+            .port_or_known_default()
+            .unwrap_or(if tls { 443 } else { 80 });
         let unknown = || ConfigError::UnknownHost {
             url: url.to_string(),
             host: host.to_string(),
@@ -147,6 +159,8 @@ impl Target {
             addr,
             host_header,
             path,
+            tls,
+            host: host.to_string(),
         })
     }
 }
@@ -553,6 +567,8 @@ pub struct Config {
     /// Connect to this Unix domain socket instead of the URL's host and port
     /// (`--unix-socket`); the URL still gives the `Host` header and the path.
     pub unix_socket: Option<std::path::PathBuf>,
+    /// How `https://` targets are verified, and the client certificate.
+    pub tls: crate::tls::TlsOptions,
     /// Local addresses to connect from, dealt to connections round-robin. Empty:
     /// the kernel's choice, or enough 127.x addresses picked automatically when
     /// a loopback target needs more ephemeral ports than one address has.
@@ -621,6 +637,7 @@ impl Config {
             keep_alive: true,
             pipeline: 1,
             unix_socket: None,
+            tls: crate::tls::TlsOptions::default(),
             sources: Vec::new(),
             connect_rate: None,
             processes: None,
@@ -699,6 +716,17 @@ impl Config {
                 return Err(ConfigError::Conflict(
                     "--source addresses belong to TCP; leave them out with --unix-socket",
                 ));
+            }
+        }
+        if self.targets.iter().any(|t| t.tls) {
+            if self.unix_socket.is_some() {
+                return Err(ConfigError::Conflict(
+                    "https:// over --unix-socket is not supported: use http:// URLs with --unix-socket",
+                ));
+            }
+            crate::tls::client_config(&self.tls)?;
+            for t in self.targets.iter().filter(|t| t.tls) {
+                crate::tls::server_name(&t.host)?;
             }
         }
         if self.timeout.is_zero() {
@@ -796,8 +824,13 @@ mod tests {
 
     #[test]
     fn target_errors_say_what_to_change() {
-        let e = Target::parse("https://127.0.0.1/").unwrap_err();
-        assert!(e.to_string().contains("https is not supported yet"), "{e}");
+        let e = Target::parse("ftp://127.0.0.1/").unwrap_err();
+        assert!(e.to_string().contains("use http:// or https://"), "{e}");
+        let t = Target::parse("https://localhost/").unwrap();
+        assert_eq!(
+            (t.tls, t.addr.port(), t.host.as_str()),
+            (true, 443, "localhost")
+        );
         let e = Target::parse("not a url").unwrap_err();
         assert!(matches!(e, ConfigError::InvalidUrl { .. }), "{e}");
         let e = Target::parse("http://no-such-host.invalid/").unwrap_err();

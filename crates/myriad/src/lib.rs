@@ -42,6 +42,8 @@
 //!   worker processes, `serve --workers`): spawning, one reader thread per
 //!   child, stopping and killing, and the one versioned JSON line format both
 //!   sides speak.
+//! - [`tls`]: the rustls client configuration of `https://` targets
+//!   (system roots plus `--cacert`, `-k`, client certificates, ALPN).
 //! - [`units`]: counts, durations and sizes as people read them.
 //! - [`sys`]: CPU time, peak memory, open-files limit, kernel memory, sysctls;
 //!   the engine reads it, reports never do.
@@ -81,6 +83,7 @@ pub mod summary;
 pub mod supervise;
 pub mod sys;
 pub mod threshold;
+pub mod tls;
 pub mod units;
 
 pub use config::{parse_header, Config, ConfigError, Load, LoadFlags, Stop, Target, WhenBusy};

@@ -36,11 +36,17 @@ pub enum ErrorKind {
     Cancelled,
     /// In flight in a worker process that died; its outcome is unknown.
     Lost,
+    /// The TLS handshake failed (the server closed it, no common protocol
+    /// version or cipher, a bad record).
+    Tls,
+    /// The server's certificate was not trusted (unknown issuer, wrong name,
+    /// expired).
+    Certificate,
 }
 
 impl ErrorKind {
     /// Every kind, in report order.
-    pub const ALL: [ErrorKind; 7] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::Connect,
         ErrorKind::ConnectTimeout,
         ErrorKind::Timeout,
@@ -48,6 +54,8 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::Cancelled,
         ErrorKind::Lost,
+        ErrorKind::Tls,
+        ErrorKind::Certificate,
     ];
 
     /// The name used in reports.
@@ -60,6 +68,8 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Lost => "lost",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Certificate => "certificate",
         }
     }
 
@@ -73,6 +83,8 @@ impl ErrorKind {
             ErrorKind::Protocol => "malformed HTTP response",
             ErrorKind::Cancelled => "in flight when the run was interrupted",
             ErrorKind::Lost => "in flight in a worker process that died",
+            ErrorKind::Tls => "TLS handshake failed",
+            ErrorKind::Certificate => "server certificate not trusted",
         }
     }
 

@@ -205,10 +205,10 @@ async fn connect<D: Dialer>(
     match tokio::time::timeout(ctx.connect_timeout, dialer.dial()).await {
         Err(_) => Err(ErrorKind::ConnectTimeout),
         Ok(Err(e)) => {
-            if ctx.note_connect_error(&e) {
+            if e.kind == ErrorKind::Connect && ctx.note_connect_error(&e.source) {
                 tokio::time::sleep(LIMIT_BACKOFF).await;
             }
-            Err(ErrorKind::Connect)
+            Err(e.kind)
         }
         Ok(Ok(s)) => {
             ctx.note_connected(micros(started.elapsed()), first);

@@ -226,14 +226,24 @@ pub(crate) fn launch_threads(
             } else {
                 Vec::new()
             };
-            TargetWire {
+            Ok(TargetWire {
                 addr: t.addr,
                 request: request.into_boxed_slice(),
                 pipelined: pipelined.into_boxed_slice(),
                 is_head: config.method.eq_ignore_ascii_case("HEAD"),
-            }
+                tls_name: match t.tls {
+                    true => Some(crate::tls::server_name(&t.host)?),
+                    false => None,
+                },
+            })
         })
-        .collect();
+        .collect::<Result<_, ConfigError>>()?;
+    // One TLS configuration per process: its session cache is shared, so a
+    // reconnect resumes the session.
+    let tls = match config.targets.iter().any(|t| t.tls) {
+        true => Some(crate::tls::client_config(&config.tls)?),
+        false => None,
+    };
     let settings = WorkerSettings {
         targets,
         sources: sources.to_vec().into(),
@@ -242,6 +252,7 @@ pub(crate) fn launch_threads(
         keep_alive: config.keep_alive,
         pipeline: config.pipeline,
         unix_socket: config.unix_socket.clone(),
+        tls,
         started,
         deadline: match part.load.stop() {
             Stop::Duration(d) => Some(started + d),

@@ -13,8 +13,13 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpSocket, TcpStream, UnixStream};
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use crate::metrics::ErrorKind;
 
 /// A byte stream a protocol runs over.
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin {
@@ -45,8 +50,80 @@ pub(crate) struct UnixDialer {
 impl Dialer for UnixDialer {
     type Stream = UnixStream;
 
-    async fn dial(&self) -> io::Result<UnixStream> {
-        UnixStream::connect(&self.path).await
+    async fn dial(&self) -> Result<UnixStream, DialError> {
+        Ok(UnixStream::connect(&self.path).await?)
+    }
+}
+
+impl Transport for TlsStream<TcpStream> {
+    /// Ready at once: rustls may already hold bytes read from the socket, so
+    /// the socket's readiness is not the stream's. A TLS connection waiting
+    /// for its response therefore holds a read buffer; between requests it
+    /// holds none.
+    fn readable(&self) -> impl Future<Output = io::Result<()>> {
+        std::future::ready(Ok(()))
+    }
+}
+
+/// TLS over a TCP connection: verified against the run's roots, SNI and the
+/// certificate's name from the URL's host, ALPN `http/1.1`. Sessions resume
+/// on reconnect through the shared client configuration's cache.
+pub(crate) struct TlsDialer {
+    pub tcp: TcpDialer,
+    pub connector: TlsConnector,
+    pub name: ServerName<'static>,
+}
+
+impl Dialer for TlsDialer {
+    type Stream = TlsStream<TcpStream>;
+
+    async fn dial(&self) -> Result<TlsStream<TcpStream>, DialError> {
+        let tcp = self.tcp.dial().await?;
+        self.connector
+            .connect(self.name.clone(), tcp)
+            .await
+            .map_err(handshake_error)
+    }
+}
+
+/// The kind of a failed handshake: a certificate the run does not trust, or
+/// any other TLS failure (including the server closing mid-handshake).
+fn handshake_error(source: io::Error) -> DialError {
+    let certificate = source
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<tokio_rustls::rustls::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e,
+                tokio_rustls::rustls::Error::InvalidCertificate(_)
+                    | tokio_rustls::rustls::Error::NoCertificatesPresented
+            )
+        });
+    DialError {
+        kind: if certificate {
+            ErrorKind::Certificate
+        } else {
+            ErrorKind::Tls
+        },
+        source,
+    }
+}
+
+/// Why a dial failed: the error kind the request ends with, and the cause
+/// (whose OS error tells whether a machine limit was hit).
+#[derive(Debug)]
+pub(crate) struct DialError {
+    pub kind: ErrorKind,
+    pub source: io::Error,
+}
+
+impl From<io::Error> for DialError {
+    /// A failure to connect at all.
+    fn from(source: io::Error) -> DialError {
+        DialError {
+            kind: ErrorKind::Connect,
+            source,
+        }
     }
 }
 
@@ -57,7 +134,7 @@ pub(crate) trait Dialer {
     /// The stream a connection yields.
     type Stream: Transport;
     /// Opens one connection (the caller bounds it by the connect timeout).
-    fn dial(&self) -> impl Future<Output = io::Result<Self::Stream>>;
+    fn dial(&self) -> impl Future<Output = Result<Self::Stream, DialError>>;
 }
 
 /// TCP to `addr`, from `source` if given.
@@ -73,7 +150,7 @@ impl Dialer for TcpDialer {
     /// The source is bound with `IP_BIND_ADDRESS_NO_PORT`, so the kernel picks
     /// the port at `connect()` per destination, and each source address has
     /// the whole ephemeral range for each destination.
-    async fn dial(&self) -> io::Result<TcpStream> {
+    async fn dial(&self) -> Result<TcpStream, DialError> {
         let stream = match self.source {
             None => TcpStream::connect(self.addr).await?,
             Some(ip) => {

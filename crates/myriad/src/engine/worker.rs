@@ -23,7 +23,7 @@ use super::connection::connection_loop;
 use super::open::{run_scheduler, OpenState};
 use super::plan::WorkerPlan;
 use super::tickets::{Ticket, Tickets};
-use super::transport::{Dialer, TcpDialer, UnixDialer};
+use super::transport::{Dialer, TcpDialer, TlsDialer, UnixDialer};
 use super::{Event, SourceEnd};
 use crate::config::WhenBusy;
 use crate::metrics::{ErrorKind, Gauges, Outcome, Recorder, Tally};
@@ -79,6 +79,8 @@ pub(crate) struct WorkerSettings {
     pub pipeline: usize,
     /// Connect to this Unix socket instead of the targets' addresses.
     pub unix_socket: Option<std::path::PathBuf>,
+    /// The TLS client configuration, if a target is `https://`.
+    pub tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
     pub started: Instant,
     pub deadline: Option<Instant>,
     /// Length of a statistics interval; deltas are shipped at its boundaries.
@@ -98,6 +100,8 @@ pub(crate) struct WorkerCtx {
     pub targets: Arc<[TargetWire]>,
     /// One dialer per target and source address (see [`WorkerCtx::dialer`]).
     dialers: Vec<Rc<TcpDialer>>,
+    /// The same over TLS, for `https://` targets (`None` for the others).
+    tls_dialers: Vec<Option<Rc<TlsDialer>>>,
     pub sources: Arc<[IpAddr]>,
     pub timeout: Duration,
     pub connect_timeout: Duration,
@@ -233,8 +237,20 @@ impl WorkerCtx {
     /// its source address is dealt round-robin by index. Connections of the
     /// same target and source share one.
     pub(super) fn dialer(&self, target: usize, index: usize) -> Rc<TcpDialer> {
+        self.dialers[self.dialer_index(target, index)].clone()
+    }
+
+    /// The TLS dialer of connection `index` to `target`, if it is `https://`.
+    pub(super) fn tls_dialer(&self, target: usize, index: usize) -> Option<Rc<TlsDialer>> {
+        self.tls_dialers
+            .get(self.dialer_index(target, index))
+            .cloned()
+            .flatten()
+    }
+
+    fn dialer_index(&self, target: usize, index: usize) -> usize {
         let per_target = self.sources.len().max(1);
-        self.dialers[target * per_target + index % per_target].clone()
+        target * per_target + index % per_target
     }
 
     /// Notes a failed connect; returns true if it was a machine limit (files or
@@ -318,9 +334,13 @@ pub(super) fn spawn_connection(
     index: usize,
     tickets: Tickets,
 ) -> JoinHandle<()> {
-    match &ctx.unix {
-        Some(unix) => spawn_with(ctx, unix.clone(), tickets),
-        None => spawn_with(ctx, ctx.dialer(tickets.target(), index), tickets),
+    let target = tickets.target();
+    if let Some(unix) = &ctx.unix {
+        return spawn_with(ctx, unix.clone(), tickets);
+    }
+    match ctx.tls_dialer(target, index) {
+        Some(tls) => spawn_with(ctx, tls, tickets),
+        None => spawn_with(ctx, ctx.dialer(target, index), tickets),
     }
 }
 
@@ -355,6 +375,24 @@ fn dialers(targets: &[TargetWire], sources: &[IpAddr]) -> Vec<Rc<TcpDialer>> {
                     source,
                 })
             })
+        })
+        .collect()
+}
+
+/// A TLS dialer over each TCP dialer of an `https://` target (`None` for
+/// the others), sharing the process's client configuration.
+fn tls_dialers(settings: &WorkerSettings, tcp: &[Rc<TcpDialer>]) -> Vec<Option<Rc<TlsDialer>>> {
+    let per_target = settings.sources.len().max(1);
+    tcp.iter()
+        .enumerate()
+        .map(|(i, dialer)| {
+            let config = settings.tls.as_ref()?;
+            let name = settings.targets.get(i / per_target)?.tls_name.clone()?;
+            Some(Rc::new(TlsDialer {
+                tcp: **dialer,
+                connector: tokio_rustls::TlsConnector::from(config.clone()),
+                name,
+            }))
         })
         .collect()
 }
@@ -394,8 +432,11 @@ pub(crate) fn run_worker(
         }
     };
     let n_targets = settings.targets.len();
+    let dialers = dialers(&settings.targets, &settings.sources);
+    let tls_dialers = tls_dialers(&settings, &dialers);
     let ctx = Rc::new(WorkerCtx {
-        dialers: dialers(&settings.targets, &settings.sources),
+        tls_dialers,
+        dialers,
         targets: settings.targets.clone(),
         sources: settings.sources.clone(),
         timeout: settings.timeout,
@@ -529,11 +570,13 @@ impl WorkerCtx {
         let (events, _) = std::sync::mpsc::channel();
         Rc::new(WorkerCtx {
             dialers: Vec::new(),
+            tls_dialers: Vec::new(),
             targets: vec![TargetWire {
                 addr,
                 request: Box::new(*b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"),
                 pipelined: Box::new([]),
                 is_head: false,
+                tls_name: None,
             }]
             .into(),
             sources: Vec::new().into(),

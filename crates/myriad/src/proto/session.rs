@@ -53,6 +53,8 @@ pub(crate) struct TargetWire {
     /// pipelining), so a batch of requests is one slice and one write.
     pub pipelined: Box<[u8]>,
     pub is_head: bool,
+    /// `https://`: the name its certificate must carry (and SNI sends).
+    pub tls_name: Option<rustls_pki_types::ServerName<'static>>,
 }
 
 /// A protocol: makes the per-connection sessions.

@@ -524,6 +524,18 @@ fn notes(s: &Summary) -> Vec<String> {
             s.connections
         ));
     }
+    if s.total.errors(ErrorKind::Certificate) > 0 {
+        notes.push(format!(
+            "{} requests failed because the server's certificate was not trusted by the system roots (or --cacert): pass --cacert FILE with its CA, or -k to skip verification",
+            s.total.errors(ErrorKind::Certificate)
+        ));
+    }
+    if s.total.errors(ErrorKind::Tls) > 0 {
+        notes.push(format!(
+            "{} requests failed in the TLS handshake (the server closed it or offered no common version or cipher): check that the port speaks TLS, or use http://",
+            s.total.errors(ErrorKind::Tls)
+        ));
+    }
     if s.total.issued() > 0 && s.total.errors(ErrorKind::Connect) == s.total.issued() {
         notes.push("every connect failed: is the server running at that address?".into());
     }
