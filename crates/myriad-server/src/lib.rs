@@ -25,7 +25,8 @@
 //! - `pool`: per-thread pools of read and write buffers, borrowed only while a
 //!   request is in flight, so an idle connection holds no buffer.
 //! - [`stats`]: [`ServerStats`], relaxed atomic counters shared by all tasks.
-//! - [`listen`]: [`ListenSpec`] (an address or a port range) and the sockets:
+//! - [`listen`]: [`ListenSpec`] (an address or a port range), [`Endpoint`]
+//!   (that or `unix:PATH`) and the sockets:
 //!   [`bind`], [`bind_reuse_port`], [`PortReservation`].
 //! - this file: [`serve`], the accept loop over one or more listeners of
 //!   any kind, with or without TLS, and [`run`], its TCP-only shorthand.
@@ -68,7 +69,7 @@ use transport::Accepted;
 
 pub use config::{Delay, DelayError, ServerConfig};
 pub use handle::{spawn, spawn_many, spawn_on, ServerHandle};
-pub use listen::{bind, bind_reuse_port, ListenSpec, ListenSpecError, PortReservation};
+pub use listen::{bind, bind_reuse_port, Endpoint, ListenSpec, ListenSpecError, PortReservation};
 pub use stats::{ServerStats, StatsSnapshot};
 pub use tls::{Tls, TlsError, TlsIdentity};
 pub use transport::{bind_unix, BoundAddr, Listener, StdListener};
