@@ -72,11 +72,13 @@ pub struct ServeArgs {
     /// Server threads per process [default: number of cores; 1 with --workers above 1].
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub threads: Option<usize>,
-    /// Close a connection whose request head does not arrive within this time.
+    /// Close a connection whose request head (or TLS handshake) does not
+    /// arrive within this time.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
     pub header_timeout: Duration,
     /// Server processes sharing the ports: a number, or auto for enough to hold
-    /// --max-connections at 16,000 connections each.
+    /// --max-connections at 16,000 connections each (TCP only; with --tls all
+    /// share one certificate).
     #[arg(long, value_name = "N|auto", default_value = "1")]
     pub workers: Workers,
     /// Concurrent connections to plan for with --workers auto.
