@@ -38,8 +38,8 @@ struct Cli {
 enum Command {
     /// Load one or more URLs and report throughput, latency and errors.
     Run(Box<RunArgs>),
-    /// Run the built-in target server.
-    Serve(ServeArgs),
+    /// Run the built-in target server (HTTP/1.1 or HTTPS, on TCP or a Unix socket).
+    Serve(Box<ServeArgs>),
     /// Start the built-in server and make a million requests against it.
     Demo(DemoArgs),
     /// Find the highest request rate that still meets every SLO.
@@ -57,7 +57,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Run(args) => crate::run::execute(*args),
-        Command::Serve(args) => crate::serve::execute(args),
+        Command::Serve(args) => crate::serve::execute(*args),
         Command::Demo(args) => crate::demo::execute(args),
         Command::FindMax(args) => crate::find_max::execute(*args),
         Command::Worker => myriad::engine::worker_process_main(),

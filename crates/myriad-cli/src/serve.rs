@@ -5,12 +5,17 @@
 //! `SO_REUSEPORT`, the way past one process's open-file limit
 //! ([`supervisor`]); each worker is this binary again, in the hidden
 //! `--child` mode ([`child`]).
+//!
+//! `--listen unix:PATH` serves on a Unix socket (one process); `--tls` or
+//! `--tls-cert`/`--tls-key` serve HTTPS ([`tls`]) on either.
 
 mod child;
 mod supervisor;
+mod tls;
 
 use std::fmt;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -18,7 +23,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use myriad::report::format_count;
-use myriad_server::{ListenSpec, ServerConfig, StatsSnapshot};
+use myriad_server::{Endpoint, ListenSpec, ServerConfig, StatsSnapshot, StdListener};
 
 use crate::args::{at_least_one, at_least_one_u64, positive_duration, EXIT_FAILURE, EXIT_OK};
 
@@ -30,9 +35,31 @@ const CONNECTIONS_PER_WORKER: u64 = 16_000;
 /// `myriad serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on, or a range of ports on one IP (127.0.0.1:8080-8099).
+    /// Address to listen on, a range of ports on one IP (127.0.0.1:8080-8099),
+    /// or a Unix socket (unix:/tmp/myriad.sock; a stale socket file there is
+    /// replaced).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    pub listen: ListenSpec,
+    pub listen: Endpoint,
+    /// Serve HTTPS with a self-signed certificate for localhost, 127.0.0.1 and
+    /// ::1, written as PEM to the file the listening line names (for a
+    /// client's --cacert).
+    #[arg(long)]
+    pub tls: bool,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Where --tls writes its certificate [default: myriad-serve-PORT.pem in
+    /// the system temp dir].
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "tls",
+        conflicts_with = "tls_cert"
+    )]
+    pub tls_cert_out: Option<PathBuf>,
     /// Delay before each response: 0, a fixed 50ms, or a uniform range 0..3s.
     #[arg(long, value_name = "DELAY", default_value = "0")]
     pub delay: myriad_server::Delay,
@@ -45,11 +72,13 @@ pub struct ServeArgs {
     /// Server threads per process [default: number of cores; 1 with --workers above 1].
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub threads: Option<usize>,
-    /// Close a connection whose request head does not arrive within this time.
+    /// Close a connection whose request head (or TLS handshake) does not
+    /// arrive within this time.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
     pub header_timeout: Duration,
     /// Server processes sharing the ports: a number, or auto for enough to hold
-    /// --max-connections at 16,000 connections each.
+    /// --max-connections at 16,000 connections each (TCP only; with --tls all
+    /// share one certificate).
     #[arg(long, value_name = "N|auto", default_value = "1")]
     pub workers: Workers,
     /// Concurrent connections to plan for with --workers auto.
@@ -62,6 +91,12 @@ pub struct ServeArgs {
     /// (already resolved) addresses.
     #[arg(long, value_name = "ADDR", hide = true)]
     pub child: Option<ListenSpec>,
+    /// Internal: a worker's certificate file, written by its supervisor.
+    #[arg(long, value_name = "FILE", hide = true, requires = "child_key")]
+    pub child_cert: Option<PathBuf>,
+    /// Internal: a worker's key file, written by its supervisor.
+    #[arg(long, value_name = "FILE", hide = true, requires = "child_cert")]
+    pub child_key: Option<PathBuf>,
 }
 
 /// How many server processes `--workers` asks for.
@@ -113,26 +148,56 @@ impl ServeArgs {
 /// Runs `myriad serve` and returns the exit code.
 pub fn execute(args: ServeArgs) -> i32 {
     if let Some(spec) = args.child {
-        return child::run(spec, args.config(), args.threads.unwrap_or(1));
+        let tls = match tls::child(&args) {
+            Ok(tls) => tls,
+            Err(e) => {
+                eprintln!("error: worker (pid {}): {e}", std::process::id());
+                return EXIT_FAILURE;
+            }
+        };
+        return child::run(spec, args.config(), args.threads.unwrap_or(1), tls);
     }
     let workers = args.workers.count(args.max_connections);
     if workers > 1 {
-        return supervisor::run(&args, workers);
+        return match &args.listen {
+            Endpoint::Tcp(spec) => supervisor::run(&args, *spec, workers),
+            Endpoint::Unix(_) => {
+                eprintln!("error: --workers above 1 needs a TCP --listen address: worker processes cannot share a Unix socket");
+                crate::args::EXIT_USAGE
+            }
+        };
     }
     single(&args)
 }
 
 /// The whole server in this process.
 fn single(args: &ServeArgs) -> i32 {
-    let listeners = match args.listen.bind_all() {
-        Ok(l) => l,
-        Err((addr, e)) => return cannot_listen(addr, &e),
+    let listeners: Vec<StdListener> = match &args.listen {
+        Endpoint::Tcp(spec) => match spec.bind_all() {
+            Ok(l) => l.into_iter().map(StdListener::from).collect(),
+            Err((addr, e)) => return cannot_listen(addr, &e),
+        },
+        Endpoint::Unix(path) => match myriad_server::bind_unix(path) {
+            Ok(l) => vec![l.into()],
+            Err(e) => return cannot_listen_unix(path, &e),
+        },
+    };
+    // The port the kernel chose for port 0, known only once bound.
+    let port = listeners.first().and_then(|l| match l.local_addr() {
+        Ok(myriad_server::BoundAddr::Tcp(addr)) => Some(addr.port()),
+        _ => None,
+    });
+    let cert_name = port.map_or_else(|| std::process::id().to_string(), |p| p.to_string());
+    let tls = match tls::setup(args, &cert_name) {
+        Ok(tls) => tls,
+        Err(code) => return code,
     };
     myriad::sys::raise_open_files_limit();
     let config = args.config();
     let threads = args.threads.unwrap_or_else(myriad::config::available_cores);
     let describe = describe(&config, format!("{threads} threads"));
-    let server = match myriad_server::spawn_many(listeners, config, threads) {
+    let acceptor = tls.as_ref().map(|t| t.tls.clone());
+    let server = match myriad_server::spawn_on(listeners, config, acceptor, threads) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot start the server: {e}");
@@ -140,18 +205,63 @@ fn single(args: &ServeArgs) -> i32 {
         }
     };
     let stop = interrupt_token();
-    let spec = args.listen.resolved(server.local_addr().port());
-    announce(spec, &describe);
+    let cert = tls.as_ref().map(|t| t.cert_path.as_path());
+    let place = match &args.listen {
+        Endpoint::Tcp(spec) => Place::Tcp(spec.resolved(server.local_addr().port())),
+        Endpoint::Unix(path) => Place::Unix(path.clone()),
+    };
+    announce(&place, cert, &describe);
     myriad::supervise::wait_cancelled(&stop, None);
     let stats = server.shutdown();
+    if let Place::Unix(path) = &place {
+        remove_socket(path);
+    }
     Outcome {
         total: stats,
         per_worker: vec![stats],
         pids: vec![std::process::id()],
         died: Vec::new(),
+        tls: tls.is_some(),
     }
     .print(args.json);
     EXIT_OK
+}
+
+/// Where a started server listens, for its listening line.
+#[derive(Debug, Clone)]
+enum Place {
+    Tcp(ListenSpec),
+    Unix(PathBuf),
+}
+
+/// Removes the server's socket file at the end, if it still is a socket (a
+/// later server may have replaced it with something else).
+fn remove_socket(path: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// The one-line usage error of a Unix socket that cannot be bound.
+fn cannot_listen_unix(path: &Path, e: &std::io::Error) -> i32 {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if e.kind() == std::io::ErrorKind::NotFound && !dir.is_dir() {
+        eprintln!(
+            "error: cannot listen on unix:{} (--listen): directory {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    } else {
+        eprintln!(
+            "error: cannot listen on unix:{} (--listen): {e}",
+            path.display()
+        );
+    }
+    crate::args::EXIT_USAGE
 }
 
 /// The one-line usage error of an address that cannot be bound.
@@ -168,9 +278,23 @@ fn describe(config: &ServerConfig, processes: String) -> String {
 }
 
 /// Prints the listening line (the first line of output, which scripts and
-/// tests read the address from) and flushes it.
-fn announce(spec: ListenSpec, describe: &str) {
-    println!("myriad serve: listening on http://{spec}/ ({describe}); Ctrl-C to stop");
+/// tests read the address and the certificate file from) and flushes it:
+/// `listening on http://ADDR/ (...)`, `https://ADDR/ (certificate PATH; ...)`,
+/// `unix:PATH (...)` or `unix:PATH (TLS, certificate PATH; ...)`.
+fn announce(place: &Place, cert: Option<&Path>, describe: &str) {
+    let (at, cert) = match (place, cert) {
+        (Place::Tcp(spec), None) => (format!("http://{spec}/"), String::new()),
+        (Place::Tcp(spec), Some(c)) => (
+            format!("https://{spec}/"),
+            format!("certificate {}; ", c.display()),
+        ),
+        (Place::Unix(path), None) => (format!("unix:{}", path.display()), String::new()),
+        (Place::Unix(path), Some(c)) => (
+            format!("unix:{}", path.display()),
+            format!("TLS, certificate {}; ", c.display()),
+        ),
+    };
+    println!("myriad serve: listening on {at} ({cert}{describe}); Ctrl-C to stop");
     let _ = std::io::stdout().flush();
 }
 
@@ -200,6 +324,8 @@ struct Outcome {
     per_worker: Vec<StatsSnapshot>,
     pids: Vec<u32>,
     died: Vec<Died>,
+    /// Whether the server spoke TLS (the handshake counters are printed then).
+    tls: bool,
 }
 
 impl Outcome {
@@ -217,6 +343,8 @@ impl Outcome {
                 "requests_served": t.requests_served,
                 "bad_requests": t.bad_requests,
                 "header_timeouts": t.header_timeouts,
+                "tls_handshakes": t.tls_handshakes,
+                "tls_handshake_failures": t.tls_handshake_failures,
                 "workers": self.per_worker.len(),
                 "workers_died": self.died.len(),
                 "per_worker_accepted": per(|s| s.connections_accepted),
@@ -225,8 +353,17 @@ impl Outcome {
             });
             println!("{value}");
         } else {
+            let tls = if self.tls {
+                format!(
+                    ", {} TLS handshakes, {} failed",
+                    format_count(t.tls_handshakes),
+                    format_count(t.tls_handshake_failures)
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "myriad serve: stopped; {} connections accepted (peak {} open), {} requests served, {} bad requests, {} header timeouts",
+                "myriad serve: stopped; {} connections accepted (peak {} open), {} requests served, {} bad requests, {} header timeouts{tls}",
                 format_count(t.connections_accepted),
                 format_count(t.peak_connections),
                 format_count(t.requests_served),

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
 use crate::config::Delay;
@@ -23,6 +22,7 @@ use crate::pool::Lease;
 use crate::request::{RequestParser, MAX_HEAD};
 use crate::response::{Reply, Responses};
 use crate::stats::{OpenGuard, ServerStats};
+use crate::transport::Stream;
 
 /// How long a closing connection keeps reading (and discarding) what the client
 /// still sends. Closing with unread bytes makes the kernel send a reset, which
@@ -44,8 +44,8 @@ pub(crate) struct Shared {
 /// header timeout fires, or an I/O error occurs. None of those is an error of
 /// the server: the caller ignores the result. `open` counts the connection as open
 /// until this future ends or is dropped.
-pub(crate) fn serve(
-    stream: TcpStream,
+pub(crate) fn serve<S: Stream>(
+    stream: S,
     shared: Arc<Shared>,
     open: OpenGuard,
 ) -> impl Future<Output = io::Result<()>> + Send {
@@ -75,8 +75,8 @@ pub(crate) fn serve(
 /// states (a header timeout's timer, a delay, a pipelined batch, lingering at
 /// close) are boxed futures: a million idle connections must not each carry
 /// room for a timer they do not use.
-struct Conn {
-    stream: TcpStream,
+struct Conn<S> {
+    stream: S,
     shared: Arc<Shared>,
     _open: OpenGuard,
     input: Input,
@@ -103,7 +103,7 @@ enum Batch {
     Many(Lease<Vec<Reply>>),
 }
 
-impl Conn {
+impl<S: Stream> Conn<S> {
     /// The connection's life. An I/O error ends it like a client close would;
     /// the caller ignores it.
     async fn run(&mut self) -> io::Result<()> {
@@ -115,10 +115,11 @@ impl Conn {
                 // Idle: wait for bytes without holding a buffer. The read below
                 // then makes one recv; after a short read tokio clears the
                 // readiness itself, so the next wait costs no EAGAIN syscall.
-                // `poll_read_ready` rather than `readable()`: its future is one
-                // reference, where `readable()`'s waiter node would make every
-                // idle task about 150 bytes larger.
-                std::future::poll_fn(|cx| stream.poll_read_ready(cx)).await?;
+                // `poll_read_ready` (behind `poll_input`) rather than
+                // `readable()`: its future is one reference, where
+                // `readable()`'s waiter node would make every idle task about
+                // 150 bytes larger.
+                std::future::poll_fn(|cx| stream.poll_input(cx)).await?;
             }
             let buf = input.buf.get_or_insert_with(Lease::take);
             if buf.len() == buf.capacity() && !make_room(buf, &mut input.start) {
@@ -153,6 +154,8 @@ impl Conn {
                 Batch::One(reply @ Reply::Answer { .. }) if shared.delay == Delay::None => {
                     // The hot path: no copy, no allocation, one write.
                     stream.write_all(shared.responses.bytes(reply)).await?;
+                    // A no-op on sockets; TLS may keep records until flushed.
+                    stream.flush().await?;
                     shared.stats.add_requests(1);
                 }
                 Batch::One(reply) => {
@@ -225,8 +228,8 @@ fn make_room(buf: &mut Vec<u8>, start: &mut usize) -> bool {
 /// Writes a batch of replies in order and counts it: without a delay all in
 /// one write (from a pooled buffer; one that grew past the pool's size is freed
 /// after), with a delay each after its own wait, as a sequential handler would.
-async fn write_batch(
-    stream: &mut TcpStream,
+async fn write_batch<S: Stream>(
+    stream: &mut S,
     shared: &Shared,
     replies: Lease<Vec<Reply>>,
 ) -> io::Result<()> {
@@ -255,6 +258,7 @@ async fn write_batch(
             }
         }
     }
+    stream.flush().await?;
     shared.stats.add_requests(served);
     Ok(())
 }
@@ -262,7 +266,7 @@ async fn write_batch(
 /// Half-closes the connection, then discards what the client still sends for a
 /// moment so the close is a FIN the client reads after the last answer, not a
 /// reset that may destroy it.
-async fn linger_close(stream: &mut TcpStream) {
+async fn linger_close<S: Stream>(stream: &mut S) {
     if stream.shutdown().await.is_err() {
         return;
     }
@@ -281,6 +285,7 @@ async fn linger_close(stream: &mut TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
 
     /// A million idle connections are a million of these futures: a timer, a
     /// waiter node or a buffer creeping into the idle state shows up here
@@ -291,6 +296,23 @@ mod tests {
         let stream = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
+        let shared = Arc::new(Shared {
+            responses: Responses::new(&crate::ServerConfig::default()),
+            delay: Delay::None,
+            header_timeout: Duration::from_secs(1),
+            stats: Arc::new(ServerStats::new()),
+        });
+        let open = shared.stats.open_connection();
+        let task = serve(stream, shared, open);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 256, "connection future is {size} bytes");
+    }
+
+    /// The same on a Unix socket: the stream is generic, the idle state is not
+    /// allowed to grow with it.
+    #[tokio::test]
+    async fn idle_unix_connection_task_is_small() {
+        let (stream, _peer) = tokio::net::UnixStream::pair().unwrap();
         let shared = Arc::new(Shared {
             responses: Responses::new(&crate::ServerConfig::default()),
             delay: Delay::None,

@@ -4,7 +4,7 @@
 //! the demo (they would compete for the same workers and blur both sides'
 //! numbers), and tests want a server they can start from plain `#[test]`
 //! functions. So `spawn` (one listener) and `spawn_many` (several, e.g. a port
-//! range) build a dedicated tokio runtime on a dedicated thread and run
+//! range) and `spawn_on` (TCP or Unix listeners, with or without TLS) build a dedicated tokio runtime on a dedicated thread and run
 //! [`run`](crate::run) on it.
 
 use std::io;
@@ -17,6 +17,8 @@ use tokio::sync::oneshot;
 
 use crate::config::ServerConfig;
 use crate::stats::{ServerStats, StatsSnapshot};
+use crate::tls::Tls;
+use crate::transport::{BoundAddr, StdListener};
 
 /// How long a stopping runtime waits for blocking work before it is dropped.
 /// The server runs no blocking work, so this only bounds the unexpected.
@@ -26,6 +28,7 @@ const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct ServerHandle {
     addrs: Vec<SocketAddr>,
+    bound: Vec<BoundAddr>,
     stats: Arc<ServerStats>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<io::Result<()>>>,
@@ -52,6 +55,18 @@ pub fn spawn_many(
     config: ServerConfig,
     threads: usize,
 ) -> io::Result<ServerHandle> {
+    let listeners = listeners.into_iter().map(StdListener::Tcp).collect();
+    spawn_on(listeners, config, None, threads)
+}
+
+/// Like [`spawn_many`], on listeners of any kind (TCP, Unix), speaking HTTPS
+/// when `tls` is given (build it with [`TlsIdentity::acceptor`](crate::TlsIdentity::acceptor)).
+pub fn spawn_on(
+    listeners: Vec<StdListener>,
+    config: ServerConfig,
+    tls: Option<Tls>,
+    threads: usize,
+) -> io::Result<ServerHandle> {
     config.validate()?;
     if listeners.is_empty() {
         return Err(io::Error::new(
@@ -59,13 +74,17 @@ pub fn spawn_many(
             "no address to listen on",
         ));
     }
-    let addrs = listeners
+    let bound = listeners
         .iter()
-        .map(|l| {
-            l.set_nonblocking(true)?;
-            l.local_addr()
-        })
+        .map(StdListener::local_addr)
         .collect::<io::Result<Vec<_>>>()?;
+    let addrs = bound
+        .iter()
+        .filter_map(|b| match b {
+            BoundAddr::Tcp(addr) => Some(*addr),
+            BoundAddr::Unix(_) => None,
+        })
+        .collect();
     let mut builder = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -85,7 +104,7 @@ pub fn spawn_many(
         let _entered = runtime.enter();
         listeners
             .into_iter()
-            .map(tokio::net::TcpListener::from_std)
+            .map(StdListener::into_tokio)
             .collect::<io::Result<Vec<_>>>()?
     };
     let stats = Arc::new(ServerStats::new());
@@ -99,12 +118,14 @@ pub fn spawn_many(
             let shutdown = async {
                 let _ = stopped.await;
             };
-            let result = runtime.block_on(crate::run(listeners, config, server_stats, shutdown));
+            let result =
+                runtime.block_on(crate::serve(listeners, config, tls, server_stats, shutdown));
             runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
             result
         })?;
     Ok(ServerHandle {
         addrs,
+        bound,
         stats,
         stop: Some(stop),
         thread: Some(thread),
@@ -112,16 +133,24 @@ pub fn spawn_many(
 }
 
 impl ServerHandle {
-    /// The address the server listens on (with the real port when bound to
-    /// 0); the first one when it listens on several.
+    /// The TCP address the server listens on (with the real port when bound
+    /// to 0); the first one when it listens on several. A server on Unix
+    /// sockets only has none: `0.0.0.0:0` (see [`bound`](Self::bound)).
     pub fn local_addr(&self) -> SocketAddr {
-        // `spawn_many` refuses an empty list, so there is a first address.
-        self.addrs[0]
+        self.addrs
+            .first()
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
-    /// Every address the server listens on, in the order given.
+    /// Every TCP address the server listens on, in the order given.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// Every address the server listens on, TCP or Unix, in the order given.
+    pub fn bound(&self) -> &[BoundAddr] {
+        &self.bound
     }
 
     /// The server's counters now.

@@ -11,17 +11,26 @@
 //! - `request`: a pure state machine that turns buffered bytes into replies:
 //!   httparse for heads, request bodies skipped by `Content-Length` or
 //!   [`myriad::proto::ChunkedDecoder`], pipelined requests answered in order.
-//! - `conn`: one task per connection: wait for readiness, borrow a buffer,
+//! - [`transport`]: what a connection runs on: the private `Stream` trait
+//!   (TCP, Unix and TLS streams alike: bytes in, bytes out, readiness), the
+//!   [`Listener`] kinds the accept loop takes from, and [`bind_unix`].
+//! - [`tls`]: HTTPS with rustls (`ring`): a [`TlsIdentity`] (self-signed with
+//!   rcgen, or the user's PEM files), its [`Tls`] acceptor, and the handshake
+//!   under the header timeout before a connection's task proper.
+//! - `conn`: one task per connection, generic over its stream: wait for readiness, borrow a buffer,
 //!   read, feed the parser, write all of one read's answers in one write;
 //!   header timeout against slowloris clients. An idle connection is its task
-//!   (about 220 bytes) and its socket, nothing more.
+//!   (about 220 bytes on TCP or a Unix socket) and its socket, nothing more;
+//!   over TLS it also holds the rustls session, which is the TLS stream's.
 //! - `pool`: per-thread pools of read and write buffers, borrowed only while a
 //!   request is in flight, so an idle connection holds no buffer.
 //! - [`stats`]: [`ServerStats`], relaxed atomic counters shared by all tasks.
-//! - [`listen`]: [`ListenSpec`] (an address or a port range) and the sockets:
+//! - [`listen`]: [`ListenSpec`] (an address or a port range), [`Endpoint`]
+//!   (that or `unix:PATH`) and the sockets:
 //!   [`bind`], [`bind_reuse_port`], [`PortReservation`].
-//! - this file: [`run`], the accept loop over one or more listeners.
-//! - `handle`: [`spawn`] and [`spawn_many`], a server on its own runtime and
+//! - this file: [`serve`], the accept loop over one or more listeners of
+//!   any kind, with or without TLS, and [`run`], its TCP-only shorthand.
+//! - `handle`: [`spawn`], [`spawn_many`] and [`spawn_on`], a server on its own runtime and
 //!   threads, stopped by its [`ServerHandle`].
 //! - [`workers`]: the lines worker processes of a multi-process server send
 //!   their supervisor (in [`myriad::supervise`]'s line format), and the
@@ -43,6 +52,8 @@ mod pool;
 mod request;
 mod response;
 pub mod stats;
+pub mod tls;
+pub mod transport;
 pub mod workers;
 
 use std::future::Future;
@@ -54,10 +65,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use transport::Accepted;
+
 pub use config::{Delay, DelayError, ServerConfig};
-pub use handle::{spawn, spawn_many, ServerHandle};
-pub use listen::{bind, bind_reuse_port, ListenSpec, ListenSpecError, PortReservation};
+pub use handle::{spawn, spawn_many, spawn_on, ServerHandle};
+pub use listen::{bind, bind_reuse_port, Endpoint, ListenSpec, ListenSpecError, PortReservation};
 pub use stats::{ServerStats, StatsSnapshot};
+pub use tls::{Tls, TlsError, TlsIdentity};
+pub use transport::{bind_unix, BoundAddr, Listener, StdListener};
 pub use workers::{Tally, WorkerEnd, WorkerLine};
 
 use conn::Shared;
@@ -68,7 +83,20 @@ use response::Responses;
 /// the server over a transient condition.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
-/// Serves HTTP/1.1 on `listeners` until `shutdown` resolves, counting into `stats`.
+/// Serves HTTP/1.1 on TCP `listeners` until `shutdown` resolves, counting
+/// into `stats`: [`serve`] without TLS, for TCP listeners only.
+pub async fn run(
+    listeners: Vec<TcpListener>,
+    config: ServerConfig,
+    stats: Arc<ServerStats>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let listeners = listeners.into_iter().map(Listener::Tcp).collect();
+    serve(listeners, config, None, stats, shutdown).await
+}
+
+/// Serves HTTP/1.1 on `listeners` (TCP and Unix sockets alike), over TLS when
+/// `tls` is given, until `shutdown` resolves, counting into `stats`.
 ///
 /// One accept loop takes connections from every listener in turn; each
 /// accepted connection gets its own task. When `shutdown` resolves the loop
@@ -76,9 +104,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 /// so none outlives this call (dropping the returned future aborts them too).
 /// Returns an error only if the config is invalid, `listeners` is empty, or a
 /// listener fails for good; out-of-descriptor errors are waited out.
-pub async fn run(
-    listeners: Vec<TcpListener>,
+pub async fn serve(
+    listeners: Vec<Listener>,
     config: ServerConfig,
+    tls: Option<Tls>,
     stats: Arc<ServerStats>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
@@ -109,13 +138,28 @@ pub async fn run(
             // dead entry per closed connection.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = std::future::poll_fn(|cx| poll_accept_any(&listeners, &mut next, cx)) => match accepted {
-                Ok(stream) => {
+                Ok(accepted) => {
                     let open = shared.stats.open_connection();
-                    // Answers are small and written whole: Nagle's algorithm
-                    // would only hold them back waiting for an ACK. Failure
-                    // leaves a slower but working connection.
-                    let _ = stream.set_nodelay(true);
-                    connections.spawn(conn::serve(stream, Arc::clone(&shared), open));
+                    let shared = Arc::clone(&shared);
+                    match (accepted, &tls) {
+                        (Accepted::Tcp(stream), tls) => {
+                            // Answers are small and written whole: Nagle's
+                            // algorithm would only hold them back waiting for
+                            // an ACK. Failure leaves a slower but working
+                            // connection.
+                            let _ = stream.set_nodelay(true);
+                            match tls {
+                                None => connections.spawn(conn::serve(stream, shared, open)),
+                                Some(tls) => connections.spawn(tls::handshake_then_serve(tls.clone(), stream, shared, open)),
+                            };
+                        }
+                        (Accepted::Unix(stream), None) => {
+                            connections.spawn(conn::serve(stream, shared, open));
+                        }
+                        (Accepted::Unix(stream), Some(tls)) => {
+                            connections.spawn(tls::handshake_then_serve(tls.clone(), stream, shared, open));
+                        }
+                    }
                 }
                 Err(e) => match AcceptError::classify(&e) {
                     AcceptError::Connection => {}
@@ -161,16 +205,16 @@ impl AcceptError {
 /// starting at `next`. Every listener that is not ready registers the task's
 /// waker, so one task waits on all of them.
 fn poll_accept_any(
-    listeners: &[TcpListener],
+    listeners: &[Listener],
     next: &mut usize,
     cx: &mut Context<'_>,
-) -> Poll<io::Result<tokio::net::TcpStream>> {
+) -> Poll<io::Result<Accepted>> {
     let n = listeners.len();
     for i in 0..n {
         let at = (*next + i) % n;
         if let Poll::Ready(accepted) = listeners[at].poll_accept(cx) {
             *next = (at + 1) % n;
-            return Poll::Ready(accepted.map(|(stream, _peer)| stream));
+            return Poll::Ready(accepted);
         }
     }
     Poll::Pending

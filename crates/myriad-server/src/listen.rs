@@ -11,6 +11,7 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -37,6 +38,42 @@ pub enum ListenSpecError {
     /// A range whose first port is larger than its last, or that includes port 0.
     #[error("invalid port range in '{0}': expected FIRST-LAST with 1 <= FIRST <= LAST, like 127.0.0.1:8080-8099")]
     Range(String),
+    /// `unix:` without a path.
+    #[error("invalid listen address '{0}': expected unix:PATH, like unix:/tmp/myriad.sock")]
+    UnixPath(String),
+}
+
+/// Where `myriad serve` listens: TCP addresses ([`ListenSpec`]) or a Unix
+/// socket (`unix:PATH`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// One address or a range of ports.
+    Tcp(ListenSpec),
+    /// A Unix-domain socket at this path.
+    Unix(PathBuf),
+}
+
+impl FromStr for Endpoint {
+    type Err = ListenSpecError;
+
+    /// `unix:PATH`, or anything [`ListenSpec`] reads.
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        match input.trim().strip_prefix("unix:") {
+            Some("") => Err(ListenSpecError::UnixPath(input.to_string())),
+            Some(path) => Ok(Endpoint::Unix(PathBuf::from(path))),
+            None => input.parse().map(Endpoint::Tcp),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    /// What `FromStr` reads: `127.0.0.1:8080`, `unix:/tmp/x.sock`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Tcp(spec) => spec.fmt(f),
+            Endpoint::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
 }
 
 impl ListenSpec {
@@ -252,6 +289,27 @@ mod tests {
                 spec(bad)
             );
         }
+    }
+
+    #[test]
+    fn endpoints() {
+        let tcp: Endpoint = "127.0.0.1:80-81".parse().unwrap();
+        assert_eq!(tcp, Endpoint::Tcp(spec("127.0.0.1:80-81").unwrap()));
+        let unix: Endpoint = "unix:/tmp/x.sock".parse().unwrap();
+        assert_eq!(unix, Endpoint::Unix("/tmp/x.sock".into()));
+        assert_eq!(unix.to_string(), "unix:/tmp/x.sock");
+        assert_eq!(
+            "unix:rel.sock".parse::<Endpoint>(),
+            Ok(Endpoint::Unix("rel.sock".into()))
+        );
+        assert!(matches!(
+            "unix:".parse::<Endpoint>(),
+            Err(ListenSpecError::UnixPath(_))
+        ));
+        assert!(matches!(
+            "nowhere".parse::<Endpoint>(),
+            Err(ListenSpecError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct ServerStats {
     requests: AtomicU64,
     bad_requests: AtomicU64,
     header_timeouts: AtomicU64,
+    handshakes: AtomicU64,
+    handshake_failures: AtomicU64,
 }
 
 /// The counters of a [`ServerStats`] at one moment.
@@ -35,6 +37,15 @@ pub struct StatsSnapshot {
     pub bad_requests: u64,
     /// Connections closed because a request head arrived too slowly.
     pub header_timeouts: u64,
+    /// TLS handshakes completed (0 without TLS). Absent from the lines of
+    /// workers older than TLS: read as 0.
+    #[serde(default)]
+    pub tls_handshakes: u64,
+    /// TLS handshakes that did not complete: a protocol error, a client that
+    /// rejected the certificate or left, or the header timeout (which counts
+    /// as a header timeout too).
+    #[serde(default)]
+    pub tls_handshake_failures: u64,
 }
 
 impl ServerStats {
@@ -73,6 +84,16 @@ impl ServerStats {
         self.header_timeouts.load(Relaxed)
     }
 
+    /// TLS handshakes completed.
+    pub fn tls_handshakes(&self) -> u64 {
+        self.handshakes.load(Relaxed)
+    }
+
+    /// TLS handshakes that did not complete (see [`StatsSnapshot::tls_handshake_failures`]).
+    pub fn tls_handshake_failures(&self) -> u64 {
+        self.handshake_failures.load(Relaxed)
+    }
+
     /// Every counter, read one after the other (not atomically as a whole).
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
@@ -82,6 +103,8 @@ impl ServerStats {
             requests_served: self.requests_served(),
             bad_requests: self.bad_requests(),
             header_timeouts: self.header_timeouts(),
+            tls_handshakes: self.tls_handshakes(),
+            tls_handshake_failures: self.tls_handshake_failures(),
         }
     }
 
@@ -108,6 +131,14 @@ impl ServerStats {
 
     pub(crate) fn add_header_timeout(&self) {
         self.header_timeouts.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn add_handshake(&self) {
+        self.handshakes.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn add_handshake_failure(&self) {
+        self.handshake_failures.fetch_add(1, Relaxed);
     }
 }
 
@@ -138,6 +169,9 @@ mod tests {
         stats.add_requests(0);
         stats.add_bad_request();
         stats.add_header_timeout();
+        stats.add_handshake();
+        stats.add_handshake();
+        stats.add_handshake_failure();
         assert_eq!(
             stats.snapshot(),
             StatsSnapshot {
@@ -147,6 +181,8 @@ mod tests {
                 requests_served: 3,
                 bad_requests: 1,
                 header_timeouts: 1,
+                tls_handshakes: 2,
+                tls_handshake_failures: 1,
             }
         );
     }

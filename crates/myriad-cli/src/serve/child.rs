@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use myriad_server::{ListenSpec, ServerConfig, WorkerLine};
+use myriad_server::{ListenSpec, ServerConfig, StdListener, Tls, WorkerLine};
 
 use crate::args::{EXIT_FAILURE, EXIT_OK};
 
@@ -22,12 +22,17 @@ use crate::args::{EXIT_FAILURE, EXIT_OK};
 const REPORT_EVERY: Duration = Duration::from_millis(200);
 
 /// Serves on `spec` until told to stop; returns the exit code.
-pub fn run(spec: ListenSpec, config: ServerConfig, threads: usize) -> i32 {
+/// With `tls`, it serves HTTPS (the supervisor's certificate).
+pub fn run(spec: ListenSpec, config: ServerConfig, threads: usize, tls: Option<Tls>) -> i32 {
     let pid = std::process::id();
     myriad::sys::raise_open_files_limit();
     let listeners = spec
         .addrs()
-        .map(|addr| myriad_server::bind_reuse_port(addr).map_err(|e| (addr, e)))
+        .map(|addr| {
+            myriad_server::bind_reuse_port(addr)
+                .map(StdListener::from)
+                .map_err(|e| (addr, e))
+        })
         .collect::<Result<Vec<_>, _>>();
     let listeners = match listeners {
         Ok(l) => l,
@@ -36,7 +41,7 @@ pub fn run(spec: ListenSpec, config: ServerConfig, threads: usize) -> i32 {
             return EXIT_FAILURE;
         }
     };
-    let server = match myriad_server::spawn_many(listeners, config, threads) {
+    let server = match myriad_server::spawn_on(listeners, config, tls, threads) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: worker (pid {pid}) cannot start the server: {e}");

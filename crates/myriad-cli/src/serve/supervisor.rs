@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use myriad::supervise::{self, Event, Exit, SuperviseError};
 use myriad_server::{ListenSpec, PortReservation, Tally, WorkerEnd, WorkerLine};
 
-use super::{announce, cannot_listen, describe, Died, Outcome, ServeArgs};
+use super::{announce, cannot_listen, describe, tls, Died, Outcome, Place, ServeArgs};
 use crate::args::{EXIT_FAILURE, EXIT_OK};
 
 /// How long the workers may take to listen.
@@ -42,16 +42,16 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const GROUP_SIGNAL_GRACE: Duration = Duration::from_millis(500);
 
 /// Runs the supervisor of `workers` worker processes; returns the exit code.
-pub fn run(args: &ServeArgs, workers: usize) -> i32 {
-    let mut reservations = Vec::with_capacity(args.listen.len());
-    for addr in args.listen.addrs() {
+pub fn run(args: &ServeArgs, listen: ListenSpec, workers: usize) -> i32 {
+    let mut reservations = Vec::with_capacity(listen.len());
+    for addr in listen.addrs() {
         match PortReservation::bind(addr) {
             Ok(r) => reservations.push(r),
             Err(e) => return cannot_listen(addr, &e),
         }
     }
     let spec = match reservations.first().map(PortReservation::local_addr) {
-        Some(Ok(addr)) => args.listen.resolved(addr.port()),
+        Some(Ok(addr)) => listen.resolved(addr.port()),
         Some(Err(e)) => {
             eprintln!("error: cannot read the bound address: {e}");
             return EXIT_FAILURE;
@@ -62,22 +62,49 @@ pub fn run(args: &ServeArgs, workers: usize) -> i32 {
             return crate::args::EXIT_USAGE;
         }
     };
+    // One certificate for every worker: generated (or checked) here, handed
+    // to the workers as files; the key's copy is removed once they loaded it.
+    let port = spec.addrs().next().map_or(0, |a| a.port()).to_string();
+    let tls = match tls::setup(args, &port) {
+        Ok(tls) => tls,
+        Err(code) => return code,
+    };
+    let child_tls = match &tls {
+        // The user's own files: the workers read --tls-cert/--tls-key themselves.
+        Some(_) if args.tls_cert.is_some() => None,
+        Some(setup) => match tls::write_private_key(&setup.identity, &port) {
+            Ok(key) => Some((setup.cert_path.clone(), key)),
+            Err(e) => {
+                eprintln!("error: cannot write the workers' copy of the TLS key: {e}");
+                return EXIT_FAILURE;
+            }
+        },
+        None => None,
+    };
     myriad::sys::raise_open_files_limit();
     let stop = super::interrupt_token();
 
-    let mut sup = match Supervisor::start(spec, workers, stop) {
+    let started = Supervisor::start(spec, workers, stop, child_tls.as_ref());
+    let ready = started.map(|mut sup| {
+        let ready = sup.wait_ready();
+        (sup, ready)
+    });
+    if let Some((_, key)) = &child_tls {
+        tls::remove_quietly(key);
+    }
+    let (mut sup, ready) = match ready {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot start the worker processes: {e}");
             return EXIT_FAILURE;
         }
     };
-    match sup.wait_ready() {
+    match ready {
         Ok(true) => {}
         // Ctrl-C while starting: stop as usual, with whatever was counted.
         Ok(false) => {
             sup.stop_all();
-            sup.outcome().print(args.json);
+            sup.outcome(tls.is_some()).print(args.json);
             return EXIT_OK;
         }
         Err(e) => {
@@ -94,11 +121,16 @@ pub fn run(args: &ServeArgs, workers: usize) -> i32 {
         "{workers} workers of {threads} thread{} each",
         if threads == 1 { "" } else { "s" }
     );
-    announce(spec, &describe(&args.config(), processes));
+    let cert = tls.as_ref().map(|t| t.cert_path.as_path());
+    announce(
+        &Place::Tcp(spec),
+        cert,
+        &describe(&args.config(), processes),
+    );
 
     let stopped_on_request = sup.serve();
     sup.stop_all();
-    sup.outcome().print(args.json);
+    sup.outcome(tls.is_some()).print(args.json);
     if stopped_on_request {
         EXIT_OK
     } else {
@@ -130,7 +162,13 @@ struct State {
 impl Supervisor {
     /// Starts `n` workers on `spec`. On an error the ones already started are
     /// killed (by dropping the supervisor).
-    fn start(spec: ListenSpec, n: usize, stop: CancellationToken) -> Result<Self, SuperviseError> {
+    /// With `tls`, the workers load that certificate and key file.
+    fn start(
+        spec: ListenSpec,
+        n: usize,
+        stop: CancellationToken,
+        tls: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+    ) -> Result<Self, SuperviseError> {
         let exe = std::env::current_exe()?;
         // The same arguments (`serve` and its flags), so each worker builds the
         // very same config; `--child` makes it a worker on the resolved ports.
@@ -139,6 +177,13 @@ impl Supervisor {
         for _ in 0..n {
             let mut command = Command::new(&exe);
             command.args(&args).arg("--child").arg(spec.to_string());
+            if let Some((cert, key)) = tls {
+                command
+                    .arg("--child-cert")
+                    .arg(cert)
+                    .arg("--child-key")
+                    .arg(key);
+            }
             children.spawn(&mut command)?;
         }
         // Ctrl-C wakes the waits below (and tells the workers at once).
@@ -220,13 +265,14 @@ impl Supervisor {
             .stop(STOP_TIMEOUT, |event| state.handle(event, true));
     }
 
-    fn outcome(&self) -> Outcome {
+    fn outcome(&self, tls: bool) -> Outcome {
         let state = &self.state;
         Outcome {
             total: state.tally.total(),
             per_worker: state.tally.per_worker().collect(),
             pids: state.pids.clone(),
             died: state.died.clone(),
+            tls,
         }
     }
 }

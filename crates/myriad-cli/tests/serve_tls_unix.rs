@@ -1,0 +1,284 @@
+//! `myriad serve --tls` and `--listen unix:PATH` through the real binary:
+//! the listening line names the certificate or the socket, a rustls client
+//! that trusts the written certificate gets its answer, one that does not is
+//! refused (and counted), and bad flags are one line and exit 2.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+
+mod support;
+use support::wait_until;
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A running `myriad serve`; killed if a failing test leaves it behind.
+struct Serve {
+    child: Child,
+    stdout: Receiver<String>,
+    first: String,
+}
+
+impl Serve {
+    fn start(args: &[&str]) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_myriad"))
+            .arg("serve")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let (tx, stdout) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let first = stdout.recv_timeout(WAIT).expect("no listening line");
+        Serve {
+            child,
+            stdout,
+            first,
+        }
+    }
+
+    /// The word after `prefix` in the listening line, up to `end`.
+    fn field(&self, prefix: &str, end: char) -> String {
+        let at = self
+            .first
+            .find(prefix)
+            .unwrap_or_else(|| panic!("{prefix:?} in {:?}", self.first));
+        let rest = &self.first[at + prefix.len()..];
+        rest[..rest.find(end).unwrap()].to_string()
+    }
+
+    fn https_addr(&self) -> SocketAddr {
+        self.field("https://", '/').parse().unwrap()
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.field("certificate ", ';').into()
+    }
+
+    /// SIGINT, then the final counters line.
+    fn interrupt(mut self) -> String {
+        // SAFETY: signalling our own child process.
+        assert_eq!(
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) },
+            0
+        );
+        let mut status = None;
+        wait_until("serve to stop", WAIT, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        assert_eq!(status.unwrap().code(), Some(0));
+        self.stdout.recv_timeout(WAIT).expect("no final line")
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client(trusting_pem: &[u8]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(trusting_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+fn https_get(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> std::io::Result<Vec<u8>> {
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
+    let tcp = TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(WAIT))?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(GET)?;
+    let mut got = vec![0; RESPONSE.len()];
+    tls.read_exact(&mut got)?;
+    Ok(got)
+}
+
+#[test]
+fn https_with_the_written_certificate() {
+    let dir = std::env::temp_dir().join(format!("myriad-tls-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert_out = dir.join("cert.pem");
+    let serve = Serve::start(&[
+        "--tls",
+        "--listen",
+        "127.0.0.1:0",
+        "--threads",
+        "1",
+        "--header-timeout",
+        "300ms",
+        "--tls-cert-out",
+        cert_out.to_str().unwrap(),
+    ]);
+    assert!(
+        serve
+            .first
+            .starts_with("myriad serve: listening on https://127.0.0.1:"),
+        "{}",
+        serve.first
+    );
+    assert_eq!(serve.cert(), cert_out);
+    let addr = serve.https_addr();
+    let pem = std::fs::read(&cert_out).unwrap();
+
+    assert_eq!(https_get(addr, client(&pem)).unwrap(), RESPONSE);
+
+    // A client with another root refuses the server's certificate.
+    let other = myriad_server::TlsIdentity::self_signed().unwrap();
+    let err = https_get(addr, client(other.cert_pem().as_bytes())).unwrap_err();
+    assert!(err.to_string().contains("certificate"), "{err}");
+
+    // A client that connects and never says hello is closed by the header timeout.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    silent.set_read_timeout(Some(WAIT)).unwrap();
+    let started = Instant::now();
+    assert_eq!(silent.read(&mut [0; 8]).unwrap(), 0);
+    assert!(started.elapsed() >= Duration::from_millis(250));
+
+    let last = serve.interrupt();
+    // (The peak depends on how fast the server closed the refused client.)
+    assert!(
+        last.starts_with("myriad serve: stopped; 3 connections accepted (peak "),
+        "{last}"
+    );
+    assert!(
+        last.ends_with(" open), 1 requests served, 0 bad requests, 1 header timeouts, 1 TLS handshakes, 2 failed"),
+        "{last}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn tls_workers_share_one_certificate() {
+    let serve = Serve::start(&["--tls", "--listen", "127.0.0.1:0", "--workers", "2"]);
+    let addr = serve.https_addr();
+    let cert = serve.cert();
+    assert_eq!(
+        cert,
+        std::env::temp_dir().join(format!("myriad-serve-{}.pem", addr.port()))
+    );
+    let config = client(&std::fs::read(&cert).unwrap());
+    // SO_REUSEPORT spreads connections from different source ports over the
+    // workers; each must present the one written certificate.
+    for _ in 0..8 {
+        assert_eq!(https_get(addr, Arc::clone(&config)).unwrap(), RESPONSE);
+    }
+    let last = serve.interrupt();
+    assert!(last.ends_with("8 TLS handshakes, 0 failed"), "{last}");
+    let _ = std::fs::remove_file(cert);
+}
+
+#[test]
+fn http_over_a_unix_socket() {
+    let dir = std::env::temp_dir().join(format!("myriad-unix-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("serve.sock");
+    // A stale socket file from an earlier server is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let listen = format!("unix:{}", path.display());
+    let serve = Serve::start(&["--listen", &listen, "--threads", "1"]);
+    assert!(
+        serve
+            .first
+            .starts_with(&format!("myriad serve: listening on {listen} (delay 0")),
+        "{}",
+        serve.first
+    );
+    let mut client = UnixStream::connect(&path).unwrap();
+    client.set_read_timeout(Some(WAIT)).unwrap();
+    client.write_all(&GET.repeat(2)).unwrap();
+    let mut got = vec![0; 2 * RESPONSE.len()];
+    client.read_exact(&mut got).unwrap();
+    assert_eq!(got, RESPONSE.repeat(2));
+    drop(client);
+    let last = serve.interrupt();
+    assert!(last.contains("2 requests served"), "{last}");
+    assert!(!path.exists(), "the socket file is removed at the end");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs `myriad serve ARGS`, expecting a usage error: exit 2, one stderr line.
+fn usage_error(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_myriad"))
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(out.stdout.is_empty(), "{args:?}");
+    stderr
+}
+
+#[test]
+fn bad_tls_and_unix_flags_are_one_line_and_exit_2() {
+    let dir = std::env::temp_dir().join(format!("myriad-badflags-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_pem = dir.join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let id = myriad_server::TlsIdentity::self_signed().unwrap();
+    let cert = dir.join("cert.pem");
+    std::fs::write(&cert, id.cert_pem()).unwrap();
+    let (cert, not_pem) = (cert.to_str().unwrap(), not_pem.to_str().unwrap());
+    let missing = "/nonexistent/myriad.pem";
+    let cases: &[(&[&str], &str)] = &[
+        (&["--tls-cert", cert], "--tls-key"),
+        (&["--tls-key", cert], "--tls-cert"),
+        (&["--tls-cert", missing, "--tls-key", cert], "--tls-cert"),
+        (&["--tls-cert", cert, "--tls-key", missing], "--tls-key"),
+        (&["--tls-cert", not_pem, "--tls-key", cert], "--tls-cert"),
+        (&["--tls-cert", cert, "--tls-key", not_pem], "--tls-key"),
+        (&["--tls-cert-out", cert], "--tls"),
+        (
+            &["--tls", "--tls-cert-out", "/nonexistent/c.pem"],
+            "--tls-cert-out",
+        ),
+        (
+            &["--listen", "unix:/nonexistent/dir/s.sock"],
+            "does not exist",
+        ),
+        (&["--listen", "unix:"], "unix:PATH"),
+        (
+            &["--listen", "unix:/tmp/myriad-w.sock", "--workers", "2"],
+            "--workers",
+        ),
+    ];
+    for (args, needle) in cases {
+        let line = usage_error(args);
+        assert!(line.contains(needle), "{args:?}: {line}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
