@@ -282,3 +282,117 @@ fn bad_tls_and_unix_flags_are_one_line_and_exit_2() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `myriad run ARGS` to completion: exit code and its JSON report.
+fn run_json(args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_myriad"))
+        .args(["run", "--json"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), report)
+}
+
+#[test]
+fn https_runs_verify_the_certificate_by_default() {
+    let serve = Serve::start(&["--tls", "--listen", "127.0.0.1:0"]);
+    let addr = serve.https_addr();
+    let cert = serve.cert();
+    let (ip_url, name_url) = (
+        format!("https://{addr}/"),
+        format!("https://localhost:{}/", addr.port()),
+    );
+    // Not trusted by the system roots: every request ends as one
+    // `certificate` failure, and a note says what to change.
+    let (code, r) = run_json(&["-n", "200", "-c", "4", &ip_url]);
+    assert_eq!(code, Some(0));
+    let t = &r["total"];
+    assert_eq!(t["requests"]["issued"], 200);
+    assert_eq!(t["errors"]["certificate"], 200, "{t:#}");
+    assert_eq!(t["requests"]["balanced"], true);
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains("--cacert") && notes.contains("-k"),
+        "{notes}"
+    );
+    // Trusted with --cacert, by IP address or by name.
+    for url in [&ip_url, &name_url] {
+        let (_, r) = run_json(&[
+            "-n",
+            "300",
+            "-c",
+            "4",
+            "--cacert",
+            cert.to_str().unwrap(),
+            url,
+        ]);
+        assert_eq!(
+            r["total"]["requests"]["succeeded"], 300,
+            "{url}: {:#}",
+            r["total"]
+        );
+        assert_eq!(r["connections"]["opened"], 4, "keep-alive over TLS");
+    }
+    // -k skips verification; with a new connection per request every
+    // request is a handshake, and still each is counted once.
+    let (_, r) = run_json(&["-n", "100", "-c", "2", "-k", "--disable-keepalive", &ip_url]);
+    assert_eq!(r["total"]["requests"]["succeeded"], 100, "{:#}", r["total"]);
+    let last = serve.interrupt();
+    assert!(last.contains("TLS handshakes"), "{last}");
+}
+
+#[test]
+fn https_to_a_plaintext_port_is_a_tls_failure() {
+    let serve = Serve::start(&["--listen", "127.0.0.1:0"]);
+    let port = serve.field("http://127.0.0.1:", '/');
+    let (code, r) = run_json(&[
+        "-n",
+        "20",
+        "-c",
+        "2",
+        "-k",
+        &format!("https://127.0.0.1:{port}/"),
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(r["total"]["errors"]["tls"], 20, "{:#}", r["total"]);
+    assert_eq!(r["total"]["requests"]["balanced"], true);
+    assert!(r["notes"].to_string().contains("TLS handshake"));
+}
+
+#[test]
+fn bad_https_flags_are_one_line_and_exit_2() {
+    let url = "https://127.0.0.1:9/";
+    let dir = std::env::temp_dir().join(format!("myriad-https-flags-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_pem = dir.join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let not_pem = not_pem.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["--cacert", "/nonexistent/ca.pem"], "--cacert"),
+        (vec!["--cacert", not_pem], "--cacert"),
+        (vec!["--key", not_pem], "--key needs --cert"),
+        (vec!["--cert", not_pem], "--cert"),
+    ] {
+        let mut all = vec!["run", "-n", "1"];
+        all.extend(args);
+        all.push(url);
+        let out = Command::new(env!("CARGO_BIN_EXE_myriad"))
+            .args(&all)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let line = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{all:?}: {line}");
+        assert_eq!(line.lines().count(), 1, "{all:?}: {line}");
+        assert!(out.stdout.is_empty(), "{all:?}");
+        assert!(line.contains(needle), "{all:?}: {line}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
