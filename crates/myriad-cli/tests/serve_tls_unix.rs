@@ -344,6 +344,17 @@ fn https_runs_verify_the_certificate_by_default() {
     // request is a handshake, and still each is counted once.
     let (_, r) = run_json(&["-n", "100", "-c", "2", "-k", "--disable-keepalive", &ip_url]);
     assert_eq!(r["total"]["requests"]["succeeded"], 100, "{:#}", r["total"]);
+    // Every connection made one handshake, timed apart from the connect;
+    // reconnects resume the session.
+    let c = &r["connections"];
+    assert_eq!(c["opened"], 100, "{c:#}");
+    assert_eq!(c["tls_handshake_us"]["count"], 100, "{c:#}");
+    let (full, resumed) = (
+        c["tls_handshakes_full"].as_u64().unwrap(),
+        c["tls_handshakes_resumed"].as_u64().unwrap(),
+    );
+    assert_eq!(full + resumed, 100, "{c:#}");
+    assert!(resumed > 0, "sessions resume on reconnect: {c:#}");
     let last = serve.interrupt();
     assert!(last.contains("TLS handshakes"), "{last}");
 }

@@ -331,8 +331,13 @@ pub struct Recorder {
     pub targets: Vec<Tally>,
     /// Connections established.
     pub connections_opened: u64,
-    /// Time to establish each connection, microseconds.
+    /// Time to establish each connection, microseconds (a TLS handshake not
+    /// included).
     pub connect_latency: Histogram<u64>,
+    /// Time of each TLS handshake, microseconds.
+    pub tls_handshake: Histogram<u64>,
+    /// TLS handshakes that resumed an earlier session.
+    pub tls_resumed: u64,
     /// Open model: how late each request was sent after it was due, microseconds.
     pub send_lag: Histogram<u64>,
     /// How late the worker's event loop ran a 10 ms probe timer, microseconds:
@@ -351,6 +356,8 @@ impl Recorder {
             targets: (0..targets).map(|_| Tally::new()).collect(),
             connections_opened: 0,
             connect_latency: new_histogram(),
+            tls_handshake: new_histogram(),
+            tls_resumed: 0,
             send_lag: new_histogram(),
             loop_stall: new_histogram(),
             limits: LimitHits::default(),
@@ -365,6 +372,13 @@ impl Recorder {
         self.connect_latency.saturating_record(latency_us.max(1));
     }
 
+    /// Counts a TLS handshake, how long it took and whether it resumed.
+    #[inline]
+    pub fn handshake(&mut self, micros: u64, resumed: bool) {
+        self.tls_handshake.saturating_record(micros.max(1));
+        self.tls_resumed += u64::from(resumed);
+    }
+
     /// Adds another recorder (another worker's, or a later interval's).
     pub fn merge(&mut self, other: &Recorder) {
         for (a, b) in self.targets.iter_mut().zip(&other.targets) {
@@ -372,6 +386,8 @@ impl Recorder {
         }
         self.connections_opened += other.connections_opened;
         let _ = self.connect_latency.add(&other.connect_latency);
+        let _ = self.tls_handshake.add(&other.tls_handshake);
+        self.tls_resumed += other.tls_resumed;
         let _ = self.send_lag.add(&other.send_lag);
         let _ = self.loop_stall.add(&other.loop_stall);
         self.limits.merge(&other.limits);

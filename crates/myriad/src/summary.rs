@@ -130,6 +130,10 @@ pub struct Summary {
     pub connections_opened: u64,
     /// Time to establish each connection, microseconds.
     pub connect_latency: Histogram<u64>,
+    /// Time of each TLS handshake, microseconds (empty without https://).
+    pub tls_handshake: Histogram<u64>,
+    /// TLS handshakes that resumed an earlier session (the rest were full).
+    pub tls_resumed: u64,
     /// Open model: how late each request was sent after it was due, microseconds.
     pub send_lag: Histogram<u64>,
     /// How late the workers' event loops ran a 10 ms probe timer, microseconds.

@@ -72,6 +72,8 @@ fn fixed_summary() -> Summary {
         send_lag: hdrhistogram::Histogram::new(3).unwrap(),
         loop_stall: hdrhistogram::Histogram::new(3).unwrap(),
         connect_latency: connect_latency(),
+        tls_handshake: Tally::new().latency().clone(),
+        tls_resumed: 0,
         gauges: Gauges {
             open: 0,
             peak_open: 10,

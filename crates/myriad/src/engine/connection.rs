@@ -210,9 +210,16 @@ async fn connect<D: Dialer>(
             }
             Err(e.kind)
         }
-        Ok(Ok(s)) => {
-            ctx.note_connected(micros(started.elapsed()), first);
-            Ok(s)
+        Ok(Ok(dialed)) => {
+            // The connect time is the transport's own; a TLS handshake is
+            // reported on its own (and counted as full or resumed).
+            let total = micros(started.elapsed());
+            let handshake = dialed.handshake.map_or(0, |h| h.micros);
+            ctx.note_connected(total.saturating_sub(handshake), first);
+            if let Some(h) = dialed.handshake {
+                ctx.note_handshake(h.micros, h.resumed);
+            }
+            Ok(dialed.stream)
         }
     }
 }

@@ -404,6 +404,8 @@ impl Run {
             targets,
             connections_opened: collected.recorder.connections_opened,
             connect_latency: collected.recorder.connect_latency,
+            tls_handshake: collected.recorder.tls_handshake,
+            tls_resumed: collected.recorder.tls_resumed,
             send_lag: collected.recorder.send_lag,
             loop_stall: collected.recorder.loop_stall,
             gauges: collected.gauges,

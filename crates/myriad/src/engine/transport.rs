@@ -50,8 +50,8 @@ pub(crate) struct UnixDialer {
 impl Dialer for UnixDialer {
     type Stream = UnixStream;
 
-    async fn dial(&self) -> Result<UnixStream, DialError> {
-        Ok(UnixStream::connect(&self.path).await?)
+    async fn dial(&self) -> Result<Dialed<UnixStream>, DialError> {
+        Ok(Dialed::plain(UnixStream::connect(&self.path).await?))
     }
 }
 
@@ -77,12 +77,25 @@ pub(crate) struct TlsDialer {
 impl Dialer for TlsDialer {
     type Stream = TlsStream<TcpStream>;
 
-    async fn dial(&self) -> Result<TlsStream<TcpStream>, DialError> {
-        let tcp = self.tcp.dial().await?;
-        self.connector
+    async fn dial(&self) -> Result<Dialed<TlsStream<TcpStream>>, DialError> {
+        let tcp = self.tcp.dial().await?.stream;
+        let started = std::time::Instant::now();
+        let stream = self
+            .connector
             .connect(self.name.clone(), tcp)
             .await
-            .map_err(handshake_error)
+            .map_err(handshake_error)?;
+        let resumed = matches!(
+            stream.get_ref().1.handshake_kind(),
+            Some(tokio_rustls::rustls::HandshakeKind::Resumed)
+        );
+        Ok(Dialed {
+            stream,
+            handshake: Some(Handshake {
+                micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                resumed,
+            }),
+        })
     }
 }
 
@@ -127,6 +140,29 @@ impl From<io::Error> for DialError {
     }
 }
 
+/// An opened connection: its stream, and its TLS handshake if it made one.
+pub(crate) struct Dialed<S> {
+    pub stream: S,
+    pub handshake: Option<Handshake>,
+}
+
+/// A completed TLS handshake: how long it took, and whether it resumed an
+/// earlier session (an abbreviated handshake) or was a full one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Handshake {
+    pub micros: u64,
+    pub resumed: bool,
+}
+
+impl<S> Dialed<S> {
+    fn plain(stream: S) -> Dialed<S> {
+        Dialed {
+            stream,
+            handshake: None,
+        }
+    }
+}
+
 /// Opens connections of one kind to one place. Connections share their
 /// dialer (an `Rc`), so a dialer may hold what it needs (addresses, a TLS
 /// configuration) without growing every connection.
@@ -134,7 +170,7 @@ pub(crate) trait Dialer {
     /// The stream a connection yields.
     type Stream: Transport;
     /// Opens one connection (the caller bounds it by the connect timeout).
-    fn dial(&self) -> impl Future<Output = Result<Self::Stream, DialError>>;
+    fn dial(&self) -> impl Future<Output = Result<Dialed<Self::Stream>, DialError>>;
 }
 
 /// TCP to `addr`, from `source` if given.
@@ -150,7 +186,7 @@ impl Dialer for TcpDialer {
     /// The source is bound with `IP_BIND_ADDRESS_NO_PORT`, so the kernel picks
     /// the port at `connect()` per destination, and each source address has
     /// the whole ephemeral range for each destination.
-    async fn dial(&self) -> Result<TcpStream, DialError> {
+    async fn dial(&self) -> Result<Dialed<TcpStream>, DialError> {
         let stream = match self.source {
             None => TcpStream::connect(self.addr).await?,
             Some(ip) => {
@@ -168,6 +204,6 @@ impl Dialer for TcpDialer {
         };
         // Requests are written whole; Nagle would only delay them.
         let _ = stream.set_nodelay(true);
-        Ok(stream)
+        Ok(Dialed::plain(stream))
     }
 }

@@ -286,6 +286,11 @@ impl WorkerCtx {
         self.gauges.set(g);
     }
 
+    /// Notes a TLS handshake: its time, and whether it resumed a session.
+    pub(super) fn note_handshake(&self, micros: u64, resumed: bool) {
+        self.recorder.borrow_mut().handshake(micros, resumed);
+    }
+
     /// Notes a connection closed.
     pub(super) fn note_closed(&self) {
         let mut g = self.gauges.get();

@@ -137,6 +137,11 @@ pub struct WireRecorder {
     targets: Vec<WireTally>,
     connections_opened: u64,
     connect_latency: String,
+    /// Absent in deltas of workers from before TLS.
+    #[serde(default)]
+    tls_handshake: Option<String>,
+    #[serde(default)]
+    tls_resumed: u64,
     send_lag: String,
     loop_stall: String,
     limits: LimitHits,
@@ -216,6 +221,8 @@ impl From<&Recorder> for WireRecorder {
             targets: r.targets.iter().map(WireTally::from).collect(),
             connections_opened: r.connections_opened,
             connect_latency: encode(&r.connect_latency),
+            tls_handshake: Some(encode(&r.tls_handshake)),
+            tls_resumed: r.tls_resumed,
             send_lag: encode(&r.send_lag),
             loop_stall: encode(&r.loop_stall),
             limits: r.limits,
@@ -240,6 +247,10 @@ impl TryFrom<WireRecorder> for Recorder {
         r.warmup = Tally::try_from(*w.warmup)?;
         r.connections_opened = w.connections_opened;
         r.connect_latency = decode(&w.connect_latency)?;
+        if let Some(h) = &w.tls_handshake {
+            r.tls_handshake = decode(h)?;
+        }
+        r.tls_resumed = w.tls_resumed;
         r.send_lag = decode(&w.send_lag)?;
         r.loop_stall = decode(&w.loop_stall)?;
         r.limits = w.limits;

@@ -150,8 +150,14 @@ pub struct ConnectionsReport {
     /// Seconds from the start until every planned connection was open; null
     /// if some never connected.
     pub establish_all_s: Option<f64>,
-    /// Time to establish a connection, microseconds.
+    /// Time to establish a connection, microseconds (TLS handshake not included).
     pub connect_latency_us: LatencyReport,
+    /// TLS handshakes that were full (no session to resume).
+    pub tls_handshakes_full: u64,
+    /// TLS handshakes that resumed an earlier session.
+    pub tls_handshakes_resumed: u64,
+    /// Time of each TLS handshake, microseconds.
+    pub tls_handshake_us: LatencyReport,
 }
 
 /// Kernel memory added by the run at its peak.
@@ -338,6 +344,9 @@ impl ReportModel {
                 establish_all_s: (s.gauges.planned > 0 && s.gauges.established == s.gauges.planned)
                     .then(|| s.gauges.establish_us as f64 / 1e6),
                 connect_latency_us: LatencyReport::new(&s.connect_latency),
+                tls_handshakes_full: s.tls_handshake.len().saturating_sub(s.tls_resumed),
+                tls_handshakes_resumed: s.tls_resumed,
+                tls_handshake_us: LatencyReport::new(&s.tls_handshake),
             },
             kernel: s.kernel.map(|k| KernelReport {
                 tcp_buffers_bytes: k.tcp_buffers,

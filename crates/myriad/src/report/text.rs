@@ -239,6 +239,19 @@ fn connections_section(s: &mut String, m: &ReportModel) {
             format_micros(l.max)
         );
     }
+    let h = &c.tls_handshake_us;
+    if h.count > 0 {
+        let _ = writeln!(
+            s,
+            "  TLS          {} handshakes ({} full, {} resumed)  p50 {}  p99 {}  max {}",
+            format_count(h.count),
+            format_count(c.tls_handshakes_full),
+            format_count(c.tls_handshakes_resumed),
+            format_micros(h.p50),
+            format_micros(h.p99),
+            format_micros(h.max)
+        );
+    }
     if let Some(k) = m.kernel.as_ref().filter(|_| c.peak_open >= 1000) {
         let _ = writeln!(
             s,
