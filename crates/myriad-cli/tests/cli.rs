@@ -63,8 +63,8 @@ fn bad_input_is_one_line_and_exit_2() {
     let ok = "http://127.0.0.1:9/";
     assert_usage_error(&["run", "http//missing-colon"], &["invalid URL", "http://"]);
     assert_usage_error(
-        &["run", "https://127.0.0.1/"],
-        &["https is not supported yet"],
+        &["run", "--unix-socket", "/tmp", "https://127.0.0.1/"],
+        &["--unix-socket", "not a socket"],
     );
     assert_usage_error(&["run", "ftp://127.0.0.1/"], &["unsupported scheme 'ftp'"]);
     assert_usage_error(
