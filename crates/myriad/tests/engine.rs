@@ -336,3 +336,26 @@ fn a_unix_socket_carries_the_requests_of_the_url() {
     assert_eq!(served.load(Ordering::SeqCst), 500);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_server_closing_mid_handshake_is_a_tls_failure_per_request() {
+    // Reads the ClientHello, then closes: every request ends as one `tls`
+    // failure, and the invariant holds.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut hello = [0u8; 64];
+            let _ = std::io::Read::read(&mut conn, &mut hello);
+        }
+    });
+    let mut c = config(&[format!("https://{addr}/")], 3, Stop::Requests(30));
+    c.tls.insecure = true;
+    let s = run(c);
+    assert_eq!(s.total.errors(ErrorKind::Tls), 30, "{:?}", s.total);
+    assert_eq!(
+        s.connections_opened, 0,
+        "no connection completed its handshake"
+    );
+}
