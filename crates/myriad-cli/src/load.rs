@@ -51,6 +51,10 @@ pub struct LoadArgs {
     /// the URL still gives the Host header and the path.
     #[arg(long, value_name = "PATH")]
     pub unix_socket: Option<PathBuf>,
+    /// Connect to ADDR:PORT for URLs of HOST:PORT, keeping the URL's Host
+    /// header and TLS name (as curl's --connect-to; repeatable).
+    #[arg(long = "connect-to", value_name = "HOST:PORT:ADDR:PORT")]
+    pub connect_to: Vec<myriad::ConnectTo>,
     /// HTTPS: also trust the CA certificates of this PEM file (repeatable);
     /// the system's roots are always trusted.
     #[arg(long = "cacert", value_name = "FILE")]
@@ -82,7 +86,7 @@ impl LoadArgs {
     pub fn base_config(&self) -> Result<Config, String> {
         let config = match &self.unix_socket {
             Some(path) => Config::new_unix(&self.urls, path.clone()),
-            None => Config::new(&self.urls),
+            None => Config::new_via(&self.urls, &self.connect_to),
         };
         let mut config = config.map_err(|e| e.to_string())?;
         // The caller picks the load model; this is the closed one with the defaults.

@@ -95,6 +95,10 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_usage_error(&["run", "--source", "nonsense", ok], &["--source"]);
     assert_usage_error(&["run", "--pipeline", "0", ok], &["--pipeline"]);
     assert_usage_error(
+        &["run", "--connect-to", "a:1:b", ok],
+        &["--connect-to", "HOST:PORT:ADDR:PORT"],
+    );
+    assert_usage_error(
         &["run", "--pipeline", "4", "--disable-keepalive", ok],
         &["--pipeline", "--disable-keepalive"],
     );

@@ -340,6 +340,19 @@ fn https_runs_verify_the_certificate_by_default() {
         );
         assert_eq!(r["connections"]["opened"], 4, "keep-alive over TLS");
     }
+    // --connect-to: the certificate's name and SNI from the URL, the
+    // connection to the server.
+    let elsewhere = format!("localhost:443:{addr}");
+    let (_, r) = run_json(&[
+        "-n",
+        "50",
+        "--cacert",
+        cert.to_str().unwrap(),
+        "--connect-to",
+        &elsewhere,
+        "https://localhost/",
+    ]);
+    assert_eq!(r["total"]["requests"]["succeeded"], 50, "{:#}", r["total"]);
     // -k skips verification; with a new connection per request every
     // request is a handshake, and still each is counted once.
     let (_, r) = run_json(&["-n", "100", "-c", "2", "-k", "--disable-keepalive", &ip_url]);

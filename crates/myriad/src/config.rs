@@ -73,6 +73,9 @@ pub enum ConfigError {
     /// A `--unix-socket` path that is not a socket.
     #[error("{0}")]
     UnixSocket(String),
+    /// A `--connect-to` that does not parse or resolve.
+    #[error("{0}")]
+    ConnectTo(String),
     /// A TLS setting or file that cannot be used (`--cacert`, `--cert`, `--key`).
     #[error("{0}")]
     Tls(String),
@@ -103,7 +106,34 @@ pub struct Target {
 impl Target {
     /// Parses an `http://` URL and resolves its host.
     pub fn parse(url: &str) -> Result<Target, ConfigError> {
-        Target::parse_with(url, true)
+        Target::parse_via(url, &[])
+    }
+
+    /// Parses a URL and connects where the first matching `--connect-to`
+    /// says (its host and port are then neither resolved nor dialled; `Host`
+    /// and SNI stay the URL's), else where its host resolves.
+    pub fn parse_via(url: &str, connect_to: &[ConnectTo]) -> Result<Target, ConfigError> {
+        let mut target = Target::parse_with(url, false)?;
+        let port = target.addr.port();
+        match connect_to
+            .iter()
+            .find(|c| c.port == port && c.host.eq_ignore_ascii_case(&target.host))
+        {
+            Some(c) => target.addr = c.to,
+            None => {
+                let unknown = || ConfigError::UnknownHost {
+                    url: url.to_string(),
+                    host: target.host.clone(),
+                };
+                let bare = target.host.trim_start_matches('[').trim_end_matches(']');
+                target.addr = (bare, port)
+                    .to_socket_addrs()
+                    .map_err(|_| unknown())?
+                    .next()
+                    .ok_or_else(unknown)?;
+            }
+        }
+        Ok(target)
     }
 
     /// Parses an `http://` URL to be reached over a Unix socket: its host is
@@ -162,6 +192,65 @@ impl Target {
             tls,
             host: host.to_string(),
         })
+    }
+}
+
+/// `--connect-to HOST:PORT:ADDR:PORT` (as curl spells it): requests for a
+/// URL of `HOST:PORT` connect to `ADDR:PORT` instead, while `Host` and TLS
+/// (SNI, the certificate's name) stay those of the URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectTo {
+    /// The URL host it applies to (case-insensitive; IPv6 in brackets).
+    pub host: String,
+    /// The URL port it applies to (the scheme's default if the URL has none).
+    pub port: u16,
+    /// Where to connect instead.
+    pub to: SocketAddr,
+}
+
+impl std::str::FromStr for ConnectTo {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<ConnectTo, ConfigError> {
+        let bad = || {
+            ConfigError::ConnectTo(format!(
+                "invalid --connect-to '{s}': expected HOST:PORT:ADDR:PORT like example.com:443:127.0.0.1:8443"
+            ))
+        };
+        // host, port, addr, port; a host or address may be [IPv6].
+        let mut rest = s;
+        let mut take = |bracketed: bool| -> Option<String> {
+            if bracketed && rest.starts_with('[') {
+                let end = rest.find(']')?;
+                let out = rest[..=end].to_string();
+                rest = rest[end + 1..]
+                    .strip_prefix(':')
+                    .unwrap_or(&rest[end + 1..]);
+                return Some(out);
+            }
+            let (field, tail) = rest.split_once(':').unwrap_or((rest, ""));
+            let out = field.to_string();
+            rest = tail;
+            Some(out)
+        };
+        let host = take(true).filter(|h| !h.is_empty()).ok_or_else(bad)?;
+        let port: u16 = take(false).and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        let addr = take(true).filter(|a| !a.is_empty()).ok_or_else(bad)?;
+        let to_port: u16 = take(false).and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        if !rest.is_empty() {
+            return Err(bad());
+        }
+        let bare = addr.trim_start_matches('[').trim_end_matches(']');
+        let to = (bare, to_port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| {
+                ConfigError::ConnectTo(format!(
+                    "--connect-to '{s}': cannot resolve '{addr}': give an address that resolves here"
+                ))
+            })?;
+        Ok(ConnectTo { host, port, to })
     }
 }
 
@@ -599,9 +688,17 @@ impl Config {
     /// connections, 10 s, GET, 30 s timeout, 5 s connect timeout, one thread per
     /// core, keep-alive.
     pub fn new<S: AsRef<str>>(urls: &[S]) -> Result<Config, ConfigError> {
+        Config::new_via(urls, &[])
+    }
+
+    /// Like [`Config::new`], with `--connect-to` overrides of where URLs connect.
+    pub fn new_via<S: AsRef<str>>(
+        urls: &[S],
+        connect_to: &[ConnectTo],
+    ) -> Result<Config, ConfigError> {
         let targets = urls
             .iter()
-            .map(|u| Target::parse(u.as_ref()))
+            .map(|u| Target::parse_via(u.as_ref(), connect_to))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Config::with_targets(targets))
     }
@@ -835,6 +932,31 @@ mod tests {
         assert!(matches!(e, ConfigError::InvalidUrl { .. }), "{e}");
         let e = Target::parse("http://no-such-host.invalid/").unwrap_err();
         assert!(matches!(e, ConfigError::UnknownHost { .. }), "{e}");
+    }
+
+    #[test]
+    fn connect_to_keeps_host_and_changes_the_address() {
+        let c: ConnectTo = "example.test:443:127.0.0.1:8443".parse().unwrap();
+        assert_eq!(c.to, "127.0.0.1:8443".parse().unwrap());
+        let t = Target::parse_via("https://Example.test/x", &[c]).unwrap();
+        assert_eq!(t.addr, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(
+            (t.host.as_str(), t.host_header.as_str()),
+            ("example.test", "example.test")
+        );
+        let v6: ConnectTo = "[::1]:80:[::1]:8080".parse().unwrap();
+        assert_eq!((v6.host.as_str(), v6.port), ("[::1]", 80));
+        assert_eq!(v6.to, "[::1]:8080".parse().unwrap());
+        for bad in [
+            "",
+            "a:1:b",
+            "a:x:127.0.0.1:1",
+            "a:1:127.0.0.1:1:extra",
+            ":1:127.0.0.1:2",
+        ] {
+            let e = bad.parse::<ConnectTo>().unwrap_err().to_string();
+            assert!(e.contains("--connect-to"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -86,7 +86,9 @@ pub mod threshold;
 pub mod tls;
 pub mod units;
 
-pub use config::{parse_header, Config, ConfigError, Load, LoadFlags, Stop, Target, WhenBusy};
+pub use config::{
+    parse_header, Config, ConfigError, ConnectTo, Load, LoadFlags, Stop, Target, WhenBusy,
+};
 pub use duration::{parse_duration, DurationError};
 pub use engine::{run, start, start_plan, Plan, Progress, Run, RunError};
 pub use metrics::{ErrorKind, Outcome, Tally};
