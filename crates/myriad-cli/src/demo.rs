@@ -39,6 +39,10 @@ pub struct DemoArgs {
     /// No live progress line.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// The demo over HTTPS: the built-in server with a self-signed
+    /// certificate, which the client verifies (it trusts just that one).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Runs `myriad demo` and returns the exit code.
@@ -59,14 +63,52 @@ pub fn execute(args: DemoArgs) -> i32 {
         ..ServerConfig::default()
     };
     let delay = server_config.delay.to_string();
-    let server = match myriad_server::spawn(listener, server_config, server_threads) {
+    // With --tls: a self-signed certificate, written where the client's
+    // --cacert can read it, so the demo verifies as a real run would.
+    let identity = match args.tls.then(myriad_server::TlsIdentity::self_signed) {
+        Some(Ok(id)) => Some(id),
+        Some(Err(e)) => {
+            eprintln!("error: cannot make the demo's certificate: {e}");
+            return EXIT_FAILURE;
+        }
+        None => None,
+    };
+    let acceptor = match identity.as_ref().map(|id| id.acceptor()) {
+        Some(Ok(a)) => Some(a),
+        Some(Err(e)) => {
+            eprintln!("error: cannot set up the demo's TLS: {e}");
+            return EXIT_FAILURE;
+        }
+        None => None,
+    };
+    let server = match myriad_server::spawn_on(
+        vec![listener.into()],
+        server_config,
+        acceptor,
+        server_threads,
+    ) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot start the built-in server: {e}");
             return EXIT_FAILURE;
         }
     };
-    let url = format!("http://{}/", server.local_addr());
+    let cert_file = match &identity {
+        Some(id) => {
+            let path = std::env::temp_dir().join(format!("myriad-demo-{}.pem", std::process::id()));
+            if let Err(e) = std::fs::write(&path, id.cert_pem()) {
+                eprintln!(
+                    "error: cannot write the demo's certificate to '{}': {e}",
+                    path.display()
+                );
+                return EXIT_FAILURE;
+            }
+            Some(path)
+        }
+        None => None,
+    };
+    let scheme = if args.tls { "https" } else { "http" };
+    let url = format!("{scheme}://{}/", server.local_addr());
     let mut config = match Config::new(&[url.as_str()]) {
         Ok(c) => c,
         Err(e) => {
@@ -79,6 +121,7 @@ pub fn execute(args: DemoArgs) -> i32 {
         stop: Stop::Requests(args.requests),
     };
     config.threads = client_threads;
+    config.tls.cacerts = cert_file.iter().cloned().collect();
     let plan = match Plan::new(config) {
         Ok(p) => p,
         Err(e) => {
@@ -102,6 +145,9 @@ pub fn execute(args: DemoArgs) -> i32 {
         Err(code) => return code,
     };
     let served = server.shutdown();
+    if let Some(path) = &cert_file {
+        let _ = std::fs::remove_file(path);
+    }
     let code = emit(&summary, outputs(args.json, None));
     if !args.json {
         let mut out = std::io::stdout().lock();

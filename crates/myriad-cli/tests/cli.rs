@@ -300,6 +300,21 @@ fn demo_runs_small_and_compares_with_the_original() {
 }
 
 #[test]
+fn demo_over_tls_verifies_its_own_certificate() {
+    let out = myriad(&["demo", "--tls", "-n", "2000", "-c", "20"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("2,000 issued = 2,000 succeeded"), "{text}");
+    assert!(text.contains("TLS          20 handshakes"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https://127.0.0.1:"));
+}
+
+#[test]
 fn running_out_of_open_files_is_counted_and_explained() {
     use std::os::unix::process::CommandExt;
     let s = server();
