@@ -47,6 +47,15 @@ pub struct LoadArgs {
     /// ahead in batches, responses matched in order.
     #[arg(long, value_name = "N", default_value = "1", value_parser = at_least_one)]
     pub pipeline: usize,
+    /// HTTP/2 over TLS: offer only `h2` in ALPN (https:// URLs).
+    #[arg(long, conflicts_with = "h2c")]
+    pub http2: bool,
+    /// HTTP/2 over cleartext with prior knowledge (http:// URLs).
+    #[arg(long)]
+    pub h2c: bool,
+    /// HTTP/2 streams in flight per connection (with --http2 or --h2c).
+    #[arg(short = 'p', long, value_name = "N", default_value = "1", value_parser = at_least_one)]
+    pub streams: usize,
     /// Connect to this Unix domain socket instead of the URL's host and port;
     /// the URL still gives the Host header and the path.
     #[arg(long, value_name = "PATH")]
@@ -114,7 +123,14 @@ impl LoadArgs {
             insecure: self.insecure,
             client_cert: self.client_cert.clone(),
             client_key: self.client_key.clone(),
+            alpn_h2: self.http2,
         };
+        config.http2 = match (self.http2, self.h2c) {
+            (true, _) => myriad::config::Http2Mode::Tls,
+            (false, true) => myriad::config::Http2Mode::PriorKnowledge,
+            (false, false) => myriad::config::Http2Mode::Off,
+        };
+        config.streams = self.streams;
         config.sources = self.source.clone().map(|s| s.0).unwrap_or_default();
         config.connect_rate = self.connect_rate;
         config.processes = self.processes;

@@ -119,6 +119,25 @@ fn bad_input_is_one_line_and_exit_2() {
 }
 
 #[test]
+fn http2_flags_that_do_not_fit_are_one_line_and_exit_2() {
+    let (http, https) = ("http://127.0.0.1:1/", "https://127.0.0.1:1/");
+    assert_usage_error(&["run", "--h2c", https], &["--h2c", "http://"]);
+    assert_usage_error(&["run", "--http2", http], &["--http2", "https://"]);
+    assert_usage_error(&["run", "--streams", "10", http], &["--streams", "--h2c"]);
+    assert_usage_error(&["run", "-p", "10", https], &["--streams", "--http2"]);
+    assert_usage_error(
+        &["run", "--h2c", "--pipeline", "4", http],
+        &["--pipeline", "--streams"],
+    );
+    assert_usage_error(&["run", "--h2c", "-p", "0", http], &["--streams"]);
+    assert_usage_error(
+        &["run", "--h2c", "-p", "1025", http],
+        &["--streams", "1024"],
+    );
+    assert_usage_error(&["run", "--h2c", "--http2", https], &["--http2", "--h2c"]);
+}
+
+#[test]
 fn help_and_version_exit_0() {
     for args in [
         &["--help"][..],

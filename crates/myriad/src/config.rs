@@ -73,6 +73,10 @@ pub enum ConfigError {
     /// A `--unix-socket` path that is not a socket.
     #[error("{0}")]
     UnixSocket(String),
+    /// An HTTP/2 setting that does not fit the rest, or a request HTTP/2
+    /// cannot carry.
+    #[error("{0}")]
+    Http2(String),
     /// A `--connect-to` that does not parse or resolve.
     #[error("{0}")]
     ConnectTo(String),
@@ -629,6 +633,18 @@ pub struct LoadFlags {
     pub when_busy: WhenBusy,
 }
 
+/// Which HTTP the run speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Http2Mode {
+    /// HTTP/1.1.
+    #[default]
+    Off,
+    /// HTTP/2 over TLS, negotiated with ALPN `h2` (`--http2`, https:// URLs).
+    Tls,
+    /// HTTP/2 with prior knowledge over cleartext (`--h2c`, http:// URLs).
+    PriorKnowledge,
+}
+
 /// Everything the engine needs for one run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -653,6 +669,10 @@ pub struct Config {
     /// HTTP/1.1 requests in flight per connection (`--pipeline N`; 1: none
     /// pipelined), their responses matched in order.
     pub pipeline: usize,
+    /// HTTP/2 or not (`--http2`, `--h2c`).
+    pub http2: Http2Mode,
+    /// HTTP/2 streams in flight per connection (`-p/--streams N`).
+    pub streams: usize,
     /// Connect to this Unix domain socket instead of the URL's host and port
     /// (`--unix-socket`); the URL still gives the `Host` header and the path.
     pub unix_socket: Option<std::path::PathBuf>,
@@ -684,6 +704,44 @@ pub struct Config {
 }
 
 impl Config {
+    /// `--http2`, `--h2c` and `--streams` against the URLs and each other.
+    fn validate_http2(&self) -> Result<(), ConfigError> {
+        let refuse = |m: &str| Err(ConfigError::Http2(m.to_string()));
+        match self.http2 {
+            Http2Mode::Off if self.streams != 1 => {
+                return refuse(
+                    "-p/--streams is for HTTP/2: add --http2 (https://) or --h2c (http://)",
+                )
+            }
+            Http2Mode::Off => return Ok(()),
+            Http2Mode::Tls if self.targets.iter().any(|t| !t.tls) => {
+                return refuse(
+                    "--http2 negotiates HTTP/2 over TLS: use https:// URLs, or --h2c for http://",
+                )
+            }
+            Http2Mode::PriorKnowledge if self.targets.iter().any(|t| t.tls) => {
+                return refuse(
+                    "--h2c is HTTP/2 over cleartext: use http:// URLs, or --http2 for https://",
+                )
+            }
+            _ => {}
+        }
+        if !(1..=1024).contains(&self.streams) {
+            return Err(ConfigError::OutOfRange {
+                flag: "-p/--streams",
+                expected: "between 1 and 1024",
+                got: self.streams.to_string(),
+            });
+        }
+        if self.pipeline > 1 {
+            return refuse("--pipeline is for HTTP/1.1: with --http2 or --h2c use -p/--streams");
+        }
+        if self.unix_socket.is_some() && self.http2 == Http2Mode::Tls {
+            return refuse("--http2 with --unix-socket is not supported: use --h2c");
+        }
+        Ok(())
+    }
+
     /// A configuration with the defaults of `myriad run` for these URLs: 50
     /// connections, 10 s, GET, 30 s timeout, 5 s connect timeout, one thread per
     /// core, keep-alive.
@@ -733,6 +791,8 @@ impl Config {
             threads: available_cores(),
             keep_alive: true,
             pipeline: 1,
+            http2: Http2Mode::Off,
+            streams: 1,
             unix_socket: None,
             tls: crate::tls::TlsOptions::default(),
             sources: Vec::new(),
@@ -787,6 +847,7 @@ impl Config {
                 self.pipeline.to_string(),
             ));
         }
+        self.validate_http2()?;
         if self.pipeline > 1 && !self.keep_alive {
             return Err(ConfigError::Conflict(
                 "--pipeline sends several requests on one connection; leave out --disable-keepalive",

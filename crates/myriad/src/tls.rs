@@ -38,6 +38,9 @@ pub struct TlsOptions {
     pub client_cert: Option<PathBuf>,
     /// The PEM private key of `client_cert` (`--key`).
     pub client_key: Option<PathBuf>,
+    /// Offer HTTP/2 in ALPN (`--http2`) instead of HTTP/1.1.
+    #[serde(default)]
+    pub alpn_h2: bool,
 }
 
 fn error(message: String) -> ConfigError {
@@ -112,7 +115,11 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, ConfigEr
         (None, Some(_)) => return Err(error("--key needs --cert: give both, or neither".into())),
         (Some(_), None) => return Err(error("--cert needs --key: give both, or neither".into())),
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = if options.alpn_h2 {
+        vec![b"h2".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     Ok(Arc::new(config))
 }
 

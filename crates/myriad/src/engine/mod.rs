@@ -235,6 +235,20 @@ pub(crate) fn launch_threads(
                     true => Some(crate::tls::server_name(&t.host)?),
                     false => None,
                 },
+                h2: match config.http2 {
+                    crate::config::Http2Mode::Off => None,
+                    _ => Some(Box::new(
+                        crate::proto::h2::build_h2_request(
+                            &config.method,
+                            &config.headers,
+                            &config.body,
+                            t.tls,
+                            &t.host_header,
+                            &t.path,
+                        )
+                        .map_err(crate::config::ConfigError::Http2)?,
+                    )),
+                },
             })
         })
         .collect::<Result<_, ConfigError>>()?;
@@ -251,6 +265,10 @@ pub(crate) fn launch_threads(
         connect_timeout: config.connect_timeout,
         keep_alive: config.keep_alive,
         pipeline: config.pipeline,
+        streams: match config.http2 {
+            crate::config::Http2Mode::Off => 0,
+            _ => config.streams,
+        },
         unix_socket: config.unix_socket.clone(),
         tls,
         started,

@@ -26,6 +26,12 @@ pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin {
     /// Waits until a read may make progress, holding no buffer, so a
     /// connection waiting for a slow response keeps none.
     fn readable(&self) -> impl Future<Output = io::Result<()>>;
+
+    /// The HTTP/2 connection this transport carries, if it is one (an
+    /// [`H2Stream`](crate::proto::h2::H2Stream)); byte streams carry none.
+    fn h2(&mut self) -> Option<&mut h2::client::SendRequest<bytes::Bytes>> {
+        None
+    }
 }
 
 impl Transport for TcpStream {
@@ -66,7 +72,7 @@ impl Transport for TlsStream<TcpStream> {
 }
 
 /// TLS over a TCP connection: verified against the run's roots, SNI and the
-/// certificate's name from the URL's host, ALPN `http/1.1`. Sessions resume
+/// certificate's name from the URL's host, ALPN `http/1.1` (`h2` with `--http2`). Sessions resume
 /// on reconnect through the shared client configuration's cache.
 pub(crate) struct TlsDialer {
     pub tcp: TcpDialer,

@@ -27,6 +27,7 @@ use super::transport::{Dialer, TcpDialer, TlsDialer, UnixDialer};
 use super::{Event, SourceEnd};
 use crate::config::WhenBusy;
 use crate::metrics::{ErrorKind, Gauges, Outcome, Recorder, Tally};
+use crate::proto::h2::{H2Dialer, Http2};
 use crate::proto::http1::{Http1, Http1Pipeline};
 use crate::proto::session::{BufPool, IoCounts, TargetWire};
 use crate::schedule::Schedule;
@@ -77,6 +78,8 @@ pub(crate) struct WorkerSettings {
     pub keep_alive: bool,
     /// HTTP/1.1 requests in flight per connection.
     pub pipeline: usize,
+    /// HTTP/2 streams per connection (`--streams`); 0: HTTP/1.1.
+    pub streams: usize,
     /// Connect to this Unix socket instead of the targets' addresses.
     pub unix_socket: Option<std::path::PathBuf>,
     /// The TLS client configuration, if a target is `https://`.
@@ -110,6 +113,8 @@ pub(crate) struct WorkerCtx {
     pub interval: Option<Duration>,
     /// HTTP/1.1 requests in flight per connection.
     pub pipeline: usize,
+    /// HTTP/2 streams per connection (`--streams`); 0: HTTP/1.1.
+    pub streams: usize,
     /// Connect to this Unix socket instead of the targets' addresses.
     pub unix: Option<Rc<UnixDialer>>,
     pub deadline: Option<Instant>,
@@ -355,6 +360,13 @@ fn spawn_with<D: Dialer + 'static>(
     dialer: Rc<D>,
     tickets: Tickets,
 ) -> JoinHandle<()> {
+    if ctx.streams > 0 {
+        let protocol = Http2 {
+            streams: ctx.streams,
+        };
+        let dialer = Rc::new(H2Dialer { inner: dialer });
+        return tokio::task::spawn_local(connection_loop(ctx.clone(), dialer, protocol, tickets));
+    }
     match ctx.pipeline {
         1 => tokio::task::spawn_local(connection_loop(ctx.clone(), dialer, Http1, tickets)),
         depth => {
@@ -449,6 +461,7 @@ pub(crate) fn run_worker(
         keep_alive: settings.keep_alive,
         interval: settings.interval,
         pipeline: settings.pipeline,
+        streams: settings.streams,
         unix: settings
             .unix_socket
             .clone()
@@ -582,6 +595,7 @@ impl WorkerCtx {
                 pipelined: Box::new([]),
                 is_head: false,
                 tls_name: None,
+                h2: None,
             }]
             .into(),
             sources: Vec::new().into(),
@@ -590,6 +604,7 @@ impl WorkerCtx {
             keep_alive: true,
             interval: None,
             pipeline: 1,
+            streams: 0,
             unix: None,
             deadline: None,
             connect_permits: Semaphore::new(CONNECTS_IN_FLIGHT),

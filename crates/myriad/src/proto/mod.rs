@@ -13,6 +13,7 @@
 //! incrementally with httparse, bodies framed by length, chunks or close.
 
 pub mod chunked;
+pub(crate) mod h2;
 pub(crate) mod http1;
 pub(crate) mod request;
 pub(crate) mod response;

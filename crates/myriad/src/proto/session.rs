@@ -55,6 +55,9 @@ pub(crate) struct TargetWire {
     pub is_head: bool,
     /// `https://`: the name its certificate must carry (and SNI sends).
     pub tls_name: Option<rustls_pki_types::ServerName<'static>>,
+    /// The request as HTTP/2 sends it (`--http2`, `--h2c`; boxed, and only
+    /// then).
+    pub h2: Option<Box<super::h2::H2Request>>,
 }
 
 /// A protocol: makes the per-connection sessions.
