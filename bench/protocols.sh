@@ -11,6 +11,9 @@
 #     h1-pipeline-16    plaintext HTTP/1.1 pipelined 16 deep: myriad
 #                       --pipeline 16 vs h2load --h1 -m 16
 #     h1-plain          plaintext HTTP/1.1 keep-alive: myriad vs h2load --h1
+#     h2c-streams-1     HTTP/2 with prior knowledge, 1 stream per connection:
+#                       myriad --h2c -p 1 vs h2load -m 1
+#     h2c-streams-10    the same with 10 streams per connection
 #   nginx (one worker) runs on core 0, every client on core 1; each line runs
 #   the clients interleaved, R times, D seconds each; the table shows medians
 #   and the ratio myriad / best peer. See bench/compare.sh for why it is run so.
@@ -48,7 +51,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
     -addext basicConstraints=critical,CA:FALSE \
     -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PLAIN=$(free_port); TLS=$(free_port)
+PLAIN=$(free_port); TLS=$(free_port); H2C=$(free_port)
 cat >"$TMP/nginx.conf" <<EOF
 worker_processes 1;
 pid $TMP/nginx.pid;
@@ -62,6 +65,11 @@ http {
     uwsgi_temp_path $TMP; scgi_temp_path $TMP;
     ssl_session_cache shared:S:10m;
     server { listen 127.0.0.1:$PLAIN backlog=4096; location / { return 200 "ok"; } }
+    server {
+        listen 127.0.0.1:$H2C http2 backlog=4096;
+        http2_max_requests 1000000000;
+        location / { return 200 "ok"; }
+    }
     server {
         listen 127.0.0.1:$TLS ssl backlog=4096;
         ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem;
@@ -112,6 +120,10 @@ for rep in $(seq 1 "$R"); do
     run h1-pipeline-16 h2load "${H[@]}" --h1 -m 16 -c "$C" "$HTTP"
     run h1-plain myriad "${M[@]}" -c "$C" "$HTTP"
     run h1-plain h2load "${H[@]}" --h1 -c "$C" "$HTTP"
+    for m in 1 10; do
+        run "h2c-streams-$m" myriad "${M[@]}" -c "$C" --h2c -p "$m" "http://127.0.0.1:$H2C/"
+        run "h2c-streams-$m" h2load "${H[@]}" -c "$C" -m "$m" "http://127.0.0.1:$H2C/"
+    done
 done
 echo "myriad vs peers, nginx 1 worker on core 0, clients on core 1, -c $C, $R x ${D}s, medians of requests per client CPU-second"
 python3 - "$CSV" <<'PY'
