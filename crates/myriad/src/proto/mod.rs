@@ -1,12 +1,14 @@
-//! The protocol seam and HTTP/1.1 on the wire.
+//! The protocol seam: HTTP/1.1 (plain and pipelined) and HTTP/2.
 //!
 //! A `Protocol` (`session.rs`) makes one `Session` per connection; a session
 //! takes requests (tickets) and yields exactly one outcome for each, with up to
 //! `Session::max_in_flight` of them in flight on the connection. The request
 //! loop (`engine/connection.rs`) asks the session, never branches on the
-//! protocol. HTTP/1.1 (`http1.rs`) has one request in flight today; pipelining
-//! is the same session with a deeper queue of requests written ahead, and
-//! HTTP/2 a session of its own (streams over the `h2` crate) beside it.
+//! protocol. Three sessions: `Http1` (one request in flight, nothing held
+//! between requests), `Http1Pipeline` (`--pipeline N`: requests written ahead
+//! in batches, responses matched in order), both in `http1.rs`, and `Http2`
+//! (`h2.rs`: a stream per request over the `h2` crate, whichever finishes
+//! first; its connection is driven by the `H2Dialer` at the transport seam).
 //!
 //! The codecs below the sessions are pure (no I/O), so they are tested on byte
 //! strings split every which way: request bytes built once, responses parsed
