@@ -287,6 +287,15 @@ mod tests {
     use super::*;
     use tokio::net::TcpStream;
 
+    fn test_shared() -> Arc<Shared> {
+        Arc::new(Shared {
+            responses: Responses::new(&crate::ServerConfig::default()),
+            delay: Delay::None,
+            header_timeout: Duration::from_secs(1),
+            stats: Arc::new(ServerStats::new()),
+        })
+    }
+
     /// A million idle connections are a million of these futures: a timer, a
     /// waiter node or a buffer creeping into the idle state shows up here
     /// first (about 224 bytes now; `readable()` alone would add 150).
@@ -296,12 +305,7 @@ mod tests {
         let stream = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
-        let shared = Arc::new(Shared {
-            responses: Responses::new(&crate::ServerConfig::default()),
-            delay: Delay::None,
-            header_timeout: Duration::from_secs(1),
-            stats: Arc::new(ServerStats::new()),
-        });
+        let shared = test_shared();
         let open = shared.stats.open_connection();
         let task = serve(stream, shared, open);
         let size = std::mem::size_of_val(&task);
@@ -313,12 +317,7 @@ mod tests {
     #[tokio::test]
     async fn idle_unix_connection_task_is_small() {
         let (stream, _peer) = tokio::net::UnixStream::pair().unwrap();
-        let shared = Arc::new(Shared {
-            responses: Responses::new(&crate::ServerConfig::default()),
-            delay: Delay::None,
-            header_timeout: Duration::from_secs(1),
-            stats: Arc::new(ServerStats::new()),
-        });
+        let shared = test_shared();
         let open = shared.stats.open_connection();
         let task = serve(stream, shared, open);
         let size = std::mem::size_of_val(&task);
