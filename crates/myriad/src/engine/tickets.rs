@@ -81,11 +81,7 @@ impl Tickets {
             Tickets::Ramp { target, index } => {
                 loop {
                     let now = Instant::now();
-                    let working = ctx
-                        .ramp
-                        .as_ref()
-                        .is_none_or(|r| (*index as f64) < r.rate_at(now - ctx.started));
-                    if working {
+                    if ramp_works(ctx, *index, now) {
                         break;
                     }
                     if connected {
@@ -137,11 +133,9 @@ impl Tickets {
             Tickets::Closed { target } => ctx.take_ticket(*target, Instant::now()),
             Tickets::Ramp { target, index } => {
                 let now = Instant::now();
-                let working = ctx
-                    .ramp
-                    .as_ref()
-                    .is_none_or(|r| (*index as f64) < r.rate_at(now - ctx.started));
-                working.then(|| ctx.take_ticket(*target, now)).flatten()
+                ramp_works(ctx, *index, now)
+                    .then(|| ctx.take_ticket(*target, now))
+                    .flatten()
             }
             Tickets::Open { target, .. } => take_waiting(ctx, *target),
             Tickets::Interval { .. } => None,
@@ -154,6 +148,14 @@ impl Tickets {
             retire(ctx);
         }
     }
+}
+
+/// Whether connection `index` of a closed ramp works at `now`: while the
+/// ramp's count of connections is above its index.
+fn ramp_works(ctx: &WorkerCtx, index: usize, now: Instant) -> bool {
+    ctx.ramp
+        .as_ref()
+        .is_none_or(|r| (index as f64) < r.rate_at(now - ctx.started))
 }
 
 /// The closed model's next ticket: pacing and a permit first if a connect is
