@@ -1,12 +1,13 @@
 //! User memory per idle keep-alive connection on the client side, measured as
-//! the growth of this process's resident set while thousands of the engine's
-//! connections that have each made one request sit idle. The server is the
-//! real `myriad serve` in a process of its own, so the growth is the client's:
-//! the engine's tasks, streams and per-connection state.
+//! the growth of this process's resident set while 10,000 of the engine's
+//! connections that have each made one request sit idle, over plain TCP and
+//! over TLS. The server is the real `myriad serve` (`--tls` for the second) in
+//! a process of its own, so the growth is the client's: the engine's tasks,
+//! streams, TLS sessions and per-connection state.
 //!
-//! Ignored by default (it is a measurement, not a check, and it opens 9,000
-//! connections); run it with
-//! `cargo test --release -p myriad-cli --test client_idle_memory -- --ignored --nocapture`.
+//! Ignored by default (they are measurements, not checks, and each opens
+//! 10,000 connections); run them with
+//! `cargo test --release -p myriad-cli --test client_idle_memory -- --ignored --nocapture --test-threads 1`.
 
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -18,7 +19,7 @@ mod support;
 use support::wait_until;
 
 /// Below this process's 20,000 open files; the server holds its own.
-const CONNECTIONS: usize = 9_000;
+const CONNECTIONS: usize = 10_000;
 const WARM_UP: usize = 300;
 /// Bounds a failing wait only: establishing 9,000 loopback connections takes
 /// about a second.
@@ -33,11 +34,12 @@ struct Serve {
 }
 
 impl Serve {
-    /// Starts `myriad serve` on a free port and reads its URL from the
-    /// listening line.
-    fn start() -> Serve {
+    /// Starts `myriad serve` (with `extra` flags) on a free port and reads
+    /// its URL from the listening line.
+    fn start(extra: &[&str]) -> Serve {
         let mut child = Command::new(env!("CARGO_BIN_EXE_myriad"))
             .args(["serve", "--listen", "127.0.0.1:0", "--json"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -50,7 +52,7 @@ impl Serve {
             .unwrap();
         let url = first
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
             .unwrap_or_else(|| panic!("no URL in {first:?}"))
             .to_string();
         Serve {
@@ -78,6 +80,8 @@ fn rss_kb() -> u64 {
 /// as it is open and then holding still: the interval outlasts the run.
 fn idle_run(url: &str, connections: usize) -> myriad::Run {
     let mut c = Config::new(&[url]).unwrap();
+    // The server's self-signed certificate is not what this measures.
+    c.tls.insecure = true;
     c.load = Load::interval(
         connections,
         Duration::from_secs(600),
@@ -108,8 +112,20 @@ fn wait_idle(run: &myriad::Run, connections: usize) {
 #[test]
 #[ignore = "a measurement: run by hand with --ignored --nocapture"]
 fn client_memory_per_idle_connection() {
+    measure("tcp", &[]);
+}
+
+#[test]
+#[ignore = "a measurement: run by hand with --ignored --nocapture"]
+fn client_memory_per_idle_tls_connection() {
+    measure("tls", &["--tls"]);
+}
+
+/// Opens [`CONNECTIONS`] idle connections to `myriad serve {serve_flags}` and
+/// prints the client's resident-set growth per connection.
+fn measure(label: &str, serve_flags: &[&str]) {
     myriad::sys::raise_open_files_limit();
-    let serve = Serve::start();
+    let serve = Serve::start(serve_flags);
 
     // Warm up the allocator and the runtime with a run whose connections then close.
     let warm = idle_run(&serve.url, WARM_UP);
@@ -128,7 +144,7 @@ fn client_memory_per_idle_connection() {
     assert_eq!((p.issued, p.completed, p.failures), (n, n, 0), "{p:?}");
     let per_conn = (after.saturating_sub(before)) as f64 * 1024.0 / CONNECTIONS as f64;
     println!(
-        "client idle connections: {CONNECTIONS}; RSS {before} KB -> {after} KB; {per_conn:.0} bytes per connection"
+        "client idle {label} connections: {CONNECTIONS}; RSS {before} KB -> {after} KB; {per_conn:.0} bytes per connection"
     );
     run.cancel();
     run.wait().unwrap();
