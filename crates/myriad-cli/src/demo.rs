@@ -8,12 +8,12 @@ use std::io::{IsTerminal, Write};
 
 use clap::Args;
 
-use myriad::report::{format_bytes, format_count};
+use myriad::report::{format_bytes, format_count, HtmlSection};
 use myriad::{Config, Load, Plan, Stop, Summary};
 use myriad_server::ServerConfig;
 
 use crate::args::{at_least_one, at_least_one_u64, EXIT_FAILURE, EXIT_USAGE};
-use crate::run::{drive, emit, outputs};
+use crate::run::{create_report_file, drive, emit, html_output, outputs, Format};
 
 /// The original experiment (Python asyncio + aiohttp, a semaphore of 1,000):
 /// one million requests in about nine minutes, 3.8 GB of client memory.
@@ -39,6 +39,9 @@ pub struct DemoArgs {
     /// No live progress line.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Also write the report, with the comparison, as one self-contained HTML file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
     /// The demo over HTTPS: the built-in server with a self-signed
     /// certificate, which the client verifies (it trusts just that one).
     #[arg(long)]
@@ -51,6 +54,10 @@ pub fn execute(args: DemoArgs) -> i32 {
     // Split the cores between the server and the load generator.
     let server_threads = (cores / 2).max(1);
     let client_threads = cores.saturating_sub(server_threads).max(1);
+    let html = match create_report_file("--html", args.html.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     let listener = match myriad_server::bind(([127, 0, 0, 1], 0).into()) {
         Ok(l) => l,
         Err(e) => {
@@ -148,7 +155,25 @@ pub fn execute(args: DemoArgs) -> i32 {
     if let Some(path) = &cert_file {
         let _ = std::fs::remove_file(path);
     }
-    let code = emit(&summary, outputs(args.json, None));
+    let mut outputs = outputs(args.json, None);
+    if let Some(mut html) = html_output(html, "myriad demo: one million requests".to_string()) {
+        if let Format::Html(reporter) = &mut html.format {
+            reporter.sections.push(HtmlSection {
+                heading: "Compared with the original experiment".to_string(),
+                note: Some(
+                    "Python asyncio + aiohttp, a semaphore of 1,000; myriad's memory is the whole process, built-in server included."
+                        .to_string(),
+                ),
+                columns: ["", "original", "myriad"].map(String::from).to_vec(),
+                rows: comparison_rows(&summary)
+                    .into_iter()
+                    .map(|r| r.to_vec())
+                    .collect(),
+            });
+        }
+        outputs.push(html);
+    }
+    let code = emit(&summary, outputs);
     if !args.json {
         let mut out = std::io::stdout().lock();
         let _ = write!(out, "{}", comparison(&summary));
@@ -162,36 +187,53 @@ pub fn execute(args: DemoArgs) -> i32 {
     code
 }
 
-fn comparison(s: &Summary) -> String {
+/// The demo beside the original experiment: label, original, myriad.
+fn comparison_rows(s: &Summary) -> [[String; 3]; 4] {
     let secs = s.elapsed.as_secs_f64();
     let per_minute = s.requests_per_second() * 60.0;
     let original_per_minute = ORIGINAL_REQUESTS as f64 / ORIGINAL_SECONDS * 60.0;
+    [
+        [
+            "requests".to_string(),
+            format_count(ORIGINAL_REQUESTS),
+            format_count(s.total.completed()),
+        ],
+        [
+            "wall time".to_string(),
+            "~9 min (540 s)".to_string(),
+            format!("{secs:.2} s"),
+        ],
+        [
+            "requests/minute".to_string(),
+            format!("~{}", format_count(original_per_minute.round() as u64)),
+            format_count(per_minute.round() as u64),
+        ],
+        [
+            "client memory".to_string(),
+            ORIGINAL_MEMORY.to_string(),
+            format!("{} peak RSS*", format_bytes(s.peak_rss_bytes as f64)),
+        ],
+    ]
+}
+
+fn comparison(s: &Summary) -> String {
+    let per_minute = s.requests_per_second() * 60.0;
+    let original_per_minute = ORIGINAL_REQUESTS as f64 / ORIGINAL_SECONDS * 60.0;
     let speedup = if per_minute > 0.0 {
-        format!("{:.0}x the rate", per_minute / original_per_minute)
+        format!("  {:.0}x the rate", per_minute / original_per_minute)
     } else {
-        "-".to_string()
+        "  -".to_string()
     };
-    format!(
-        "\nCompared with the original experiment (Python asyncio + aiohttp, semaphore of 1,000)\n\
-         {:<18}{:>22}{:>22}\n\
-         {:<18}{:>22}{:>22}\n\
-         {:<18}{:>22}{:>22}\n\
-         {:<18}{:>22}{:>22}  {speedup}\n\
-         {:<18}{:>22}{:>22}\n",
-        "",
-        "original",
-        "myriad",
-        "  requests",
-        format_count(ORIGINAL_REQUESTS),
-        format_count(s.total.completed()),
-        "  wall time",
-        "~9 min (540 s)",
-        format!("{secs:.2} s"),
-        "  requests/minute",
-        format!("~{}", format_count(original_per_minute.round() as u64)),
-        format_count(per_minute.round() as u64),
-        "  client memory",
-        ORIGINAL_MEMORY,
-        format!("{} peak RSS*", format_bytes(s.peak_rss_bytes as f64)),
-    ) + "  * the whole process, built-in server included\n"
+    let mut out = format!(
+        "\nCompared with the original experiment (Python asyncio + aiohttp, semaphore of 1,000)\n{:<18}{:>22}{:>22}\n",
+        "", "original", "myriad"
+    );
+    for (i, [label, original, mine]) in comparison_rows(s).iter().enumerate() {
+        let tail = if i == 2 { speedup.as_str() } else { "" };
+        out += &format!(
+            "{:<18}{original:>22}{mine:>22}{tail}\n",
+            format!("  {label}")
+        );
+    }
+    out + "  * the whole process, built-in server included\n"
 }

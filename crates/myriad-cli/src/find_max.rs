@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use myriad::find_max::{find_max, SearchOptions, SearchReport};
-use myriad::report::{format_count, format_micros};
+use myriad::report::{format_count, format_micros, HtmlReporter, HtmlSection, Reporter};
 use myriad::threshold::Threshold;
 
 use crate::args::{positive_duration, EXIT_FAILURE, EXIT_OK, EXIT_THRESHOLDS, EXIT_USAGE};
@@ -38,6 +38,10 @@ pub struct FindMaxArgs {
     /// Print the search as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also write an HTML report: the steps, and the full report of the best
+    /// step (of the last one when none passed).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -73,6 +77,10 @@ pub fn execute(args: FindMaxArgs) -> i32 {
         eprintln!("error: {e}");
         return EXIT_USAGE;
     }
+    let html = match crate::run::create_report_file("--html", args.html.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     if !args.json {
         eprintln!(
             "myriad find-max: {} steps from {} req/s against {} (SLOs: {}), at most {:?}",
@@ -103,6 +111,33 @@ pub fn execute(args: FindMaxArgs) -> i32 {
     } else {
         let _ = out.write_all(render(&report).as_bytes());
     }
+    if let (Some(file), Some(best)) = (html, report.best_summary.as_deref()) {
+        let reporter = HtmlReporter {
+            title: format!("myriad find-max: {}", args.load.urls.join(", ")),
+            sections: vec![HtmlSection {
+                heading: "find-max steps".to_string(),
+                note: Some(format!(
+                    "SLOs: {}. {}. The rest of this page reports the best step.",
+                    report.slos.join(", "),
+                    conclusion(&report)
+                )),
+                columns: ["rate", "achieved", "p99", "errors", "dropped", "result"]
+                    .map(String::from)
+                    .to_vec(),
+                rows: report
+                    .steps
+                    .iter()
+                    .map(|s| step_cells(s).to_vec())
+                    .collect(),
+            }],
+        };
+        let mut file = file;
+        let model = myriad::report::ReportModel::from_summary(best);
+        if let Err(e) = reporter.report(&model, &mut file) {
+            eprintln!("error: cannot write the HTML report file: {e}");
+            return EXIT_FAILURE;
+        }
+    }
     if report.best_rate.is_some() {
         EXIT_OK
     } else {
@@ -114,6 +149,45 @@ fn humantime(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
 }
 
+/// A step's row: rate, achieved rate, p99, error rate, dropped, result.
+fn step_cells(step: &myriad::find_max::Step) -> [String; 6] {
+    let failed: Vec<&str> = step
+        .verdicts
+        .iter()
+        .filter(|v| !v.passed)
+        .map(|v| v.threshold.as_str())
+        .collect();
+    let result = match (step.passed, step.dropped > 0) {
+        (true, _) => "pass".to_string(),
+        (false, true) if failed.is_empty() => {
+            "fail: requests dropped at the connection cap (-c)".into()
+        }
+        (false, _) => format!("fail: {}", failed.join(", ")),
+    };
+    [
+        format!("{:.1}/s", step.rate),
+        format!("{:.1}/s", step.achieved_rps),
+        format_micros(step.p99_us),
+        format!("{:.2}%", step.error_rate * 100.0),
+        format_count(step.dropped),
+        result,
+    ]
+}
+
+/// The verdict line under the steps.
+fn conclusion(r: &SearchReport) -> String {
+    match r.best_rate {
+        Some(best) => format!(
+            "Highest rate meeting every SLO: {best:.1} req/s{} ({})",
+            r.failed_rate
+                .map(|f| format!("; {f:.1} req/s failed"))
+                .unwrap_or_default(),
+            r.stopped
+        ),
+        None => format!("No rate met every SLO ({})", r.stopped),
+    }
+}
+
 fn render(r: &SearchReport) -> String {
     let mut s = String::from("Steps\n");
     s += &format!(
@@ -121,40 +195,13 @@ fn render(r: &SearchReport) -> String {
         "rate", "achieved", "p99", "errors", "dropped"
     );
     for step in &r.steps {
-        let failed: Vec<&str> = step
-            .verdicts
-            .iter()
-            .filter(|v| !v.passed)
-            .map(|v| v.threshold.as_str())
-            .collect();
-        let result = match (step.passed, step.dropped > 0) {
-            (true, _) => "pass".to_string(),
-            (false, true) if failed.is_empty() => {
-                "fail: requests dropped at the connection cap (-c)".into()
-            }
-            (false, _) => format!("fail: {}", failed.join(", ")),
-        };
+        let [rate, achieved, p99, errors, dropped, result] = step_cells(step);
         s += &format!(
-            "  {:>12}  {:>12}  {:>10}  {:>8.2}%  {:>9}  {result}\n",
-            format!("{:.1}/s", step.rate),
-            format!("{:.1}/s", step.achieved_rps),
-            format_micros(step.p99_us),
-            step.error_rate * 100.0,
-            format_count(step.dropped),
+            "  {rate:>12}  {achieved:>12}  {p99:>10}  {errors:>9}  {dropped:>9}  {result}\n"
         );
     }
     s += "\n";
-    match r.best_rate {
-        Some(best) => {
-            s += &format!(
-                "Highest rate meeting every SLO: {best:.1} req/s{} ({})\n",
-                r.failed_rate
-                    .map(|f| format!("; {f:.1} req/s failed"))
-                    .unwrap_or_default(),
-                r.stopped
-            )
-        }
-        None => s += &format!("No rate met every SLO ({})\n", r.stopped),
-    }
+    s += &conclusion(r);
+    s += "\n";
     s
 }

@@ -8,7 +8,9 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use myriad::feed::{HdrLogSink, Sink};
-use myriad::report::{format_count, JsonReporter, ReportModel, Reporter, TextReporter};
+use myriad::report::{
+    format_count, HtmlReporter, JsonReporter, ReportModel, Reporter, TextReporter,
+};
 use myriad::{Config, Load, LoadFlags, Plan, RunError, Stop, Summary};
 
 use crate::args::{
@@ -35,6 +37,10 @@ pub struct RunArgs {
     /// Also write the JSON report to FILE.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML file (charts
+    /// included, opens offline).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// No banner and no live progress line.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -87,19 +93,13 @@ pub fn execute(args: RunArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    // Create the report file before any traffic, so a bad path fails fast.
-    let output = match &args.output {
-        Some(path) => match File::create(path) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                eprintln!(
-                    "error: cannot create -o/--output file '{}': {e}",
-                    path.display()
-                );
-                return EXIT_USAGE;
-            }
-        },
-        None => None,
+    // Create the report files before any traffic, so a bad path fails fast.
+    let (output, html) = match (
+        create_report_file("-o/--output", args.output.as_deref()),
+        create_report_file("--html", args.html.as_deref()),
+    ) {
+        (Ok(o), Ok(h)) => (o, h),
+        (Err(code), _) | (_, Err(code)) => return code,
     };
     // Planned once: what --dry-run prints is what runs.
     let plan = match Plan::new(config) {
@@ -128,7 +128,35 @@ pub fn execute(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    emit(&summary, outputs(args.json, output))
+    let mut outputs = outputs(args.json, output);
+    outputs.extend(html_output(
+        html,
+        format!("myriad run: {}", args.load.urls.join(", ")),
+    ));
+    emit(&summary, outputs)
+}
+
+/// Creates (truncates) a report file named by `flag` before any traffic, so a
+/// bad path fails at once; on failure prints why and returns exit code 2.
+pub fn create_report_file(flag: &str, path: Option<&std::path::Path>) -> Result<Option<File>, i32> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    File::create(path).map(Some).map_err(|e| {
+        eprintln!("error: cannot create {flag} file '{}': {e}", path.display());
+        EXIT_USAGE
+    })
+}
+
+/// The HTML report output to `file`, if any, titled `title`.
+pub fn html_output(file: Option<File>, title: String) -> Option<Output> {
+    file.map(|f| Output {
+        format: Format::Html(HtmlReporter {
+            title,
+            sections: Vec::new(),
+        }),
+        to: Destination::File(f),
+    })
 }
 
 /// Starts a planned run with `sinks` on its live feed, shows progress,
@@ -158,26 +186,30 @@ pub fn drive(plan: Plan, sinks: Vec<Box<dyn Sink>>, show_progress: bool) -> Resu
 }
 
 /// What a report is written as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
     /// The report for people.
     Text,
     /// The JSON report (schema/report.schema.json).
     Json,
+    /// The self-contained HTML report, with its title and extra sections.
+    Html(HtmlReporter),
 }
 
 impl Format {
-    fn reporter(self) -> &'static dyn Reporter {
+    fn reporter(&self) -> &dyn Reporter {
         match self {
             Format::Text => &TextReporter,
             Format::Json => &JsonReporter,
+            Format::Html(html) => html,
         }
     }
 
-    fn name(self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
             Format::Text => "text",
             Format::Json => "JSON",
+            Format::Html(_) => "HTML",
         }
     }
 }
@@ -331,7 +363,7 @@ mod tests {
     fn shape(outputs: &[Output]) -> Vec<(Format, bool)> {
         outputs
             .iter()
-            .map(|o| (o.format, matches!(o.to, Destination::Stdout)))
+            .map(|o| (o.format.clone(), matches!(o.to, Destination::Stdout)))
             .collect()
     }
 

@@ -18,6 +18,7 @@ use crate::config::{Config, Load, OpenModel, Stop};
 use crate::engine::RunError;
 use crate::metrics::quantile;
 use crate::schedule::Arrival;
+use crate::summary::Summary;
 use crate::threshold::{Threshold, Verdict};
 
 /// How the search proceeds.
@@ -81,6 +82,10 @@ pub struct SearchReport {
     pub stopped: String,
     /// The SLOs, as given.
     pub slos: Vec<String>,
+    /// The whole summary of the step at the best rate (of the last step when
+    /// none passed), for a full report of it.
+    #[serde(skip)]
+    pub best_summary: Option<Box<Summary>>,
 }
 
 /// Searches for the highest rate at which `base` (its targets, request and
@@ -94,6 +99,7 @@ pub fn find_max(
     let started = Instant::now();
     let mut steps = Vec::new();
     let (mut pass, mut fail): (Option<f64>, Option<f64>) = (None, None);
+    let mut best_summary: Option<Box<Summary>> = None;
     let mut rate = opts.start_rate;
     let stopped = loop {
         if stop() {
@@ -102,9 +108,18 @@ pub fn find_max(
         if started.elapsed() + opts.step > opts.max_time {
             break format!("time budget of {:?} spent", opts.max_time);
         }
-        let step = run_step(base, slos, opts, rate)?;
+        let (step, summary) = run_step(base, slos, opts, rate)?;
         let passed = step.passed;
         steps.push(step);
+        // The best passing step so far; while none passed, the latest.
+        let keep = if passed {
+            pass.is_none_or(|p| rate > p)
+        } else {
+            pass.is_none()
+        };
+        if keep {
+            best_summary = Some(Box::new(summary));
+        }
         if passed {
             pass = Some(rate);
         } else {
@@ -134,6 +149,7 @@ pub fn find_max(
         steps,
         stopped,
         slos: slos.iter().map(|s| s.to_string()).collect(),
+        best_summary,
     })
 }
 
@@ -150,7 +166,7 @@ fn run_step(
     slos: &[Threshold],
     opts: &SearchOptions,
     rate: f64,
-) -> Result<Step, RunError> {
+) -> Result<(Step, Summary), RunError> {
     let mut config = base.clone();
     config.load = Load::Open {
         model: OpenModel {
@@ -169,7 +185,7 @@ fn run_step(
     config.thresholds = slos.to_vec();
     let summary = crate::engine::run(config)?;
     let t = &summary.total;
-    Ok(Step {
+    let step = Step {
         rate,
         achieved_rps: t.issued() as f64 / opts.step.as_secs_f64(),
         dropped: t.dropped(),
@@ -177,6 +193,7 @@ fn run_step(
         error_rate: t.error_rate(),
         p99_us: quantile(t.latency(), 0.99),
         passed: summary.thresholds_passed() && sustained(t.issued(), t.dropped(), t.queued()),
-        verdicts: summary.verdicts,
-    })
+        verdicts: summary.verdicts.clone(),
+    };
+    Ok((step, summary))
 }

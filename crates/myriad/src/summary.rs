@@ -81,6 +81,10 @@ pub struct IntervalStats {
     pub max_us: u64,
     /// Warm-up requests that ended in the interval (not in the other figures).
     pub warmup_requests: u64,
+    /// Connections open at the end of the interval, over all workers (as of
+    /// their latest deltas).
+    #[serde(default)]
+    pub open_connections: u64,
 }
 
 impl IntervalStats {
@@ -99,6 +103,7 @@ impl IntervalStats {
             p99_us: q(0.99),
             max_us: if h.is_empty() { 0 } else { h.max() },
             warmup_requests,
+            open_connections: 0,
         }
     }
 }

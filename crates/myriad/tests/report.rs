@@ -114,6 +114,7 @@ fn fixed_summary() -> Summary {
                 p99_us: 5000,
                 max_us: 5100,
                 warmup_requests: 0,
+                open_connections: 10,
             },
             IntervalStats {
                 t_s: 1.0,
@@ -126,6 +127,7 @@ fn fixed_summary() -> Summary {
                 p99_us: 5050,
                 max_us: 252_160,
                 warmup_requests: 0,
+                open_connections: 10,
             },
         ],
         interrupted: false,

@@ -133,7 +133,8 @@ impl Series {
                 break;
             };
             let tally = p.tally.unwrap_or_default();
-            let stats = IntervalStats::new(index, self.interval, &tally, p.warmup_requests);
+            let mut stats = IntervalStats::new(index, self.interval, &tally, p.warmup_requests);
+            stats.open_connections = open_connections;
             let interval = Interval {
                 index,
                 len: self.interval,

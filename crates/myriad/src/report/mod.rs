@@ -17,16 +17,19 @@
 //! # Ok(()) }
 //! ```
 
+mod html;
 mod model;
+mod svg;
 mod text;
 
 use std::io::{self, Write};
 
 pub use crate::units::{format_bytes, format_count, format_micros};
+pub use html::{HtmlReporter, HtmlSection};
 pub use model::{
     Bucket, BytesReport, ClientReport, ConfigReport, ConnectionsReport, KernelReport,
-    LatencyReport, LimitsReport, ReportModel, RequestsReport, SelfCheckReport, TallyReport,
-    TargetReport, WarmupReport,
+    LatencyReport, LimitsReport, ReportModel, RequestsReport, SelfCheckReport, SpectrumPoint,
+    TallyReport, TargetReport, WarmupReport,
 };
 pub use text::TextReporter;
 

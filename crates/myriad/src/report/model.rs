@@ -26,6 +26,9 @@ pub struct ReportModel {
     pub total: TallyReport,
     /// Latency histogram buckets of all responses.
     pub histogram: Vec<Bucket>,
+    /// The latency percentile spectrum of all responses, as HdrHistogram
+    /// plots it: points ever closer together towards the 100th percentile.
+    pub spectrum: Vec<SpectrumPoint>,
     /// Per target, in the order given.
     pub targets: Vec<TargetReport>,
     /// Connections: opened, peak, time to establish, connect latency.
@@ -267,6 +270,42 @@ pub struct Bucket {
     pub count: u64,
 }
 
+/// One point of the percentile spectrum: this share of responses took at
+/// most this long.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpectrumPoint {
+    /// The percentile, 0 to 100.
+    pub percentile: f64,
+    /// Latency at that percentile, microseconds.
+    pub latency_us: u64,
+}
+
+/// The spectrum of `h`: for each halving of the distance to 100%, this many
+/// points (HdrHistogram's percentile iteration), ending at the largest value.
+pub(crate) fn spectrum(h: &Histogram<u64>, ticks_per_half: u32) -> Vec<SpectrumPoint> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<SpectrumPoint> = h
+        .iter_quantiles(ticks_per_half)
+        .map(|v| SpectrumPoint {
+            percentile: v.quantile_iterated_to() * 100.0,
+            latency_us: h.highest_equivalent(v.value_iterated_to()).min(h.max()),
+        })
+        .collect();
+    // The iteration ends on 100%, which a log-of-the-rest axis cannot place;
+    // the largest value is kept at the percentile one response short of all.
+    let last = 100.0 * (1.0 - 1.0 / h.len() as f64);
+    out.retain(|p| p.percentile < 100.0);
+    if out.last().is_none_or(|p| p.percentile < last) {
+        out.push(SpectrumPoint {
+            percentile: last,
+            latency_us: h.max(),
+        });
+    }
+    out
+}
+
 /// One target's numbers.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetReport {
@@ -328,6 +367,7 @@ impl ReportModel {
             interrupted: s.interrupted,
             total: TallyReport::new(&s.total, s),
             histogram: buckets(s.total.latency(), 12),
+            spectrum: spectrum(s.total.latency(), 5),
             targets: s
                 .targets
                 .iter()
