@@ -575,3 +575,20 @@ impl Session for Http2Session<'_> {
         flight
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_h2_can_build_map_to_their_kinds() {
+        // GOAWAY and RST_STREAM errors come only from h2 itself: the tests
+        // of `tests/h2_errors.rs` make servers send them.
+        let bare = h2::Error::from(Reason::PROTOCOL_ERROR);
+        assert_eq!(kind_of(&bare, None), ErrorKind::Http2Protocol);
+        assert_eq!(kind_of(&bare, Some(&bare)), ErrorKind::Http2Protocol);
+        assert!(!is_graceful_goaway(&bare));
+        let user = h2::Error::from(h2::Reason::NO_ERROR);
+        assert!(!is_graceful_goaway(&user), "not the server's GOAWAY");
+    }
+}
