@@ -9,8 +9,8 @@
 //! Any error drops the stream, and every request still in flight on it ends
 //! with that error (unless the session hands each out with a kind of its
 //! own, as HTTP/2 does); the next ticket reconnects. Requests a session could
-//! not send at all before its connection went away go on a new connection. Between requests a connection
-//! holds its stream and nothing else.
+//! not send at all before its connection went away go on a new connection.
+//! Between requests a connection holds its stream and nothing else.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
