@@ -30,7 +30,8 @@ pub enum ErrorKind {
     Timeout,
     /// The connection broke: reset, broken pipe, or closed before the response ended.
     Io,
-    /// The response was not valid HTTP/1.1.
+    /// The response was not valid HTTP/1.1 (HTTP/2 has
+    /// [`Http2Protocol`](ErrorKind::Http2Protocol)).
     Protocol,
     /// The run was interrupted (Ctrl-C) while this request was in flight.
     Cancelled,
@@ -42,11 +43,25 @@ pub enum ErrorKind {
     /// The server's certificate was not trusted (unknown issuer, wrong name,
     /// expired).
     Certificate,
+    /// HTTP/2: the server refused or abandoned the request's stream with
+    /// GOAWAY (a stream above the GOAWAY's last stream, or one cut off by a
+    /// GOAWAY with an error code).
+    Goaway,
+    /// HTTP/2: the server reset the request's stream (RST_STREAM, including
+    /// REFUSED_STREAM).
+    StreamReset,
+    /// HTTP/2: the server broke the protocol (a malformed or unexpected frame,
+    /// bad HPACK, a flow-control violation).
+    Http2Protocol,
+    /// TLS: the server did not agree to the protocol offered in ALPN (`h2`
+    /// with `--http2`).
+    Alpn,
 }
 
 impl ErrorKind {
-    /// Every kind, in report order.
-    pub const ALL: [ErrorKind; 9] = [
+    /// Every kind, in report order. New kinds are appended: a kind's place
+    /// here is its place in the wire format's `errors` ([`wire`]).
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Connect,
         ErrorKind::ConnectTimeout,
         ErrorKind::Timeout,
@@ -56,6 +71,10 @@ impl ErrorKind {
         ErrorKind::Lost,
         ErrorKind::Tls,
         ErrorKind::Certificate,
+        ErrorKind::Goaway,
+        ErrorKind::StreamReset,
+        ErrorKind::Http2Protocol,
+        ErrorKind::Alpn,
     ];
 
     /// The name used in reports.
@@ -70,6 +89,10 @@ impl ErrorKind {
             ErrorKind::Lost => "lost",
             ErrorKind::Tls => "tls",
             ErrorKind::Certificate => "certificate",
+            ErrorKind::Goaway => "goaway",
+            ErrorKind::StreamReset => "stream_reset",
+            ErrorKind::Http2Protocol => "http2_protocol",
+            ErrorKind::Alpn => "alpn",
         }
     }
 
@@ -80,11 +103,15 @@ impl ErrorKind {
             ErrorKind::ConnectTimeout => "no connection within the connect timeout",
             ErrorKind::Timeout => "no complete response within the request timeout",
             ErrorKind::Io => "connection reset, broken pipe, or closed mid-response",
-            ErrorKind::Protocol => "malformed HTTP response",
+            ErrorKind::Protocol => "malformed HTTP/1.1 response",
             ErrorKind::Cancelled => "in flight when the run was interrupted",
             ErrorKind::Lost => "in flight in a worker process that died",
             ErrorKind::Tls => "TLS handshake failed",
             ErrorKind::Certificate => "server certificate not trusted",
+            ErrorKind::Goaway => "stream refused or cut off by the server's HTTP/2 GOAWAY",
+            ErrorKind::StreamReset => "stream reset by the server (HTTP/2 RST_STREAM)",
+            ErrorKind::Http2Protocol => "HTTP/2 protocol error (bad frame, HPACK, flow control)",
+            ErrorKind::Alpn => "server did not agree to the ALPN protocol (h2)",
         }
     }
 

@@ -8,7 +8,8 @@
 //! the name, never the handshake's own signatures. ALPN offers `http/1.1`;
 //! sessions are resumed on reconnect (rustls's in-memory session cache).
 //! Handshake failures become error kinds of their own in the engine
-//! (`certificate`, `tls`), each with a note that says what to change.
+//! (`certificate`, `tls`, and `alpn` when the server refuses or ignores the
+//! `h2` offer of `--http2`), each with a note that says what to change.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

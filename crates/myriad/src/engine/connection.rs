@@ -7,8 +7,10 @@
 //! protocol seam), and records exactly one outcome per ticket as the session
 //! completes them. It matches on neither the load model nor the protocol.
 //! Any error drops the stream, and every request still in flight on it ends
-//! with that error; the next ticket reconnects. Between requests a connection
-//! holds its stream and nothing else.
+//! with that error (unless the session hands each out with a kind of its
+//! own, as HTTP/2 does); the next ticket reconnects. Requests a session could
+//! not send at all before its connection went away go on a new connection.
+//! Between requests a connection holds its stream and nothing else.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -93,6 +95,16 @@ pub(super) async fn connection_loop<D: Dialer, P: Protocol>(
                 ticket,
                 sent: Instant::now(),
             });
+        } else if link.stream.is_none() {
+            // Requests the session could not send on a connection that went
+            // away (an HTTP/2 GOAWAY) go on a new one.
+            match Box::pin(reconnect(&ctx, &*dialer)).await {
+                Ok(stream) => link.stream = Some(stream),
+                Err(kind) => {
+                    abandon(&ctx, tickets.target(), &mut session, kind);
+                    continue;
+                }
+            }
         }
         while session.in_flight() < session.max_in_flight() {
             match tickets.try_next(&ctx) {
@@ -145,10 +157,19 @@ pub(super) async fn connection_loop<D: Dialer, P: Protocol>(
                         now,
                         c.io,
                     );
+                    if session.carries_on() {
+                        continue;
+                    }
                     kind
                 }
             },
-            Ok(None) => continue,
+            Ok(None) => {
+                if session.in_flight() > 0 {
+                    // None of them was sent: a new connection takes them.
+                    link.close(&ctx);
+                }
+                continue;
+            }
             Err(_) => ErrorKind::Timeout,
         };
         // The stream is given up: a response that closes it, an error, or a
@@ -193,6 +214,13 @@ fn abandon<S: Session>(ctx: &WorkerCtx, target: usize, session: &mut S, kind: Er
             IoCounts::default(),
         );
     }
+}
+
+/// Connects again for requests a session holds but could not send on the
+/// connection it had, with a connect permit like any other connect.
+async fn reconnect<D: Dialer>(ctx: &WorkerCtx, dialer: &D) -> Result<D::Stream, ErrorKind> {
+    let permit = ctx.connect_permits.acquire().await.ok();
+    connect(ctx, dialer, false, permit).await
 }
 
 async fn connect<D: Dialer>(

@@ -32,6 +32,13 @@ pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin {
     fn h2(&mut self) -> Option<&mut h2::client::SendRequest<bytes::Bytes>> {
         None
     }
+
+    /// Whether the peer agreed to speak HTTP/2 on this stream: over TLS,
+    /// ALPN chose `h2`; a plain stream speaks it by prior knowledge
+    /// (`--h2c`), so it does not tell and says yes.
+    fn negotiated_h2(&self) -> bool {
+        true
+    }
 }
 
 impl Transport for TcpStream {
@@ -69,6 +76,10 @@ impl Transport for TlsStream<TcpStream> {
     fn readable(&self) -> impl Future<Output = io::Result<()>> {
         std::future::ready(Ok(()))
     }
+
+    fn negotiated_h2(&self) -> bool {
+        self.get_ref().1.alpn_protocol() == Some(b"h2")
+    }
 }
 
 /// TLS over a TCP connection: verified against the run's roots, SNI and the
@@ -105,27 +116,20 @@ impl Dialer for TlsDialer {
     }
 }
 
-/// The kind of a failed handshake: a certificate the run does not trust, or
-/// any other TLS failure (including the server closing mid-handshake).
+/// The kind of a failed handshake: a certificate the run does not trust, a
+/// server refusing every protocol offered in ALPN (`h2` with `--http2`, to a
+/// server with HTTP/1.1 only), or any other TLS failure (including the server
+/// closing mid-handshake or answering with bytes that are not TLS).
 fn handshake_error(source: io::Error) -> DialError {
-    let certificate = source
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<tokio_rustls::rustls::Error>())
-        .is_some_and(|e| {
-            matches!(
-                e,
-                tokio_rustls::rustls::Error::InvalidCertificate(_)
-                    | tokio_rustls::rustls::Error::NoCertificatesPresented
-            )
-        });
-    DialError {
-        kind: if certificate {
+    use tokio_rustls::rustls::{AlertDescription, Error};
+    let kind = match source.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+        Some(Error::InvalidCertificate(_) | Error::NoCertificatesPresented) => {
             ErrorKind::Certificate
-        } else {
-            ErrorKind::Tls
-        },
-        source,
-    }
+        }
+        Some(Error::AlertReceived(AlertDescription::NoApplicationProtocol)) => ErrorKind::Alpn,
+        _ => ErrorKind::Tls,
+    };
+    DialError { kind, source }
 }
 
 /// Why a dial failed: the error kind the request ends with, and the cause

@@ -22,7 +22,15 @@
 //! HdrHistogram implementation can read it. It carries its own format version,
 //! [`VERSION`], in its `version` field, because recorders will also be stored
 //! outside lines (result files, runs across machines); a reader refuses a
-//! recorder of another version ([`WireError::Version`]).
+//! recorder of a version it does not know ([`WireError::Version`]).
+//!
+//! Versions: 1 had nine error kinds (`connect` to `certificate`); 2 appended
+//! `goaway`, `stream_reset`, `http2_protocol` and `alpn`. The layout is
+//! otherwise the same, so this build reads both (a version 1 recorder has no
+//! failures of the new kinds). A version 1 reader refuses a version 2
+//! recorder instead of dropping the counts it has no kinds for, and a
+//! recorder with more error counts than this build has kinds is refused
+//! ([`WireError::ErrorKinds`]), so no failure is ever lost silently.
 //!
 //! | field | meaning |
 //! |---|---|
@@ -47,16 +55,27 @@ use super::{new_histogram, Gauges, LimitHits, Recorder, Tally};
 use crate::config::Config;
 
 /// The version of the [`WireRecorder`] format, in its `version` field.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+
+/// The oldest version this build reads (see the [module docs](self)).
+pub const OLDEST_VERSION: u32 = 1;
 
 /// Why a [`WireRecorder`] could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     /// A recorder of a format this build does not read.
-    #[error("a recorder of wire format version {found}; this build reads version {VERSION} only")]
+    #[error("a recorder of wire format version {found}; this build reads versions {OLDEST_VERSION} to {VERSION}")]
     Version {
         /// The version the recorder says it has.
         found: u32,
+    },
+    /// A tally with counts of more error kinds than this build knows.
+    #[error("a recorder with {found} error kinds; this build knows {known}")]
+    ErrorKinds {
+        /// Error counts in the tally.
+        found: usize,
+        /// Kinds this build has ([`ErrorKind::ALL`](super::ErrorKind::ALL)).
+        known: usize,
     },
     /// A histogram that is not valid base64 or not a V2 HdrHistogram.
     #[error("malformed histogram in a worker's delta: {0}")]
@@ -201,6 +220,13 @@ impl TryFrom<WireTally> for Tally {
             let slot = usize::from(code).min(t.statuses.len() - 1);
             t.statuses[slot] += n;
         }
+        if wt.errors.len() > t.errors.len() {
+            return Err(WireError::ErrorKinds {
+                found: wt.errors.len(),
+                known: t.errors.len(),
+            });
+        }
+        // Fewer counts: an older version, without the kinds appended since.
         for (a, b) in t.errors.iter_mut().zip(wt.errors) {
             *a = b;
         }
@@ -235,7 +261,7 @@ impl TryFrom<WireRecorder> for Recorder {
     type Error = WireError;
 
     fn try_from(w: WireRecorder) -> Result<Self, WireError> {
-        if w.version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&w.version) {
             return Err(WireError::Version { found: w.version });
         }
         let mut r = Recorder::new(0);
@@ -261,7 +287,7 @@ impl TryFrom<WireRecorder> for Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Outcome;
+    use crate::metrics::{ErrorKind, Outcome};
     use crate::supervise::{decode as decode_line, encode as encode_line};
 
     #[test]
@@ -282,7 +308,7 @@ mod tests {
             text.starts_with(r#"{"v":1,"kind":"delta","interval":4,"#),
             "{text}"
         );
-        assert!(text.contains(r#""recorder":{"version":1,"#), "{text}");
+        assert!(text.contains(r#""recorder":{"version":2,"#), "{text}");
         let RunLine::Delta {
             interval,
             recorder,
@@ -326,14 +352,52 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_recorder_reads_with_no_failures_of_the_new_kinds() {
+        let mut r = Recorder::new(1);
+        for kind in [ErrorKind::Io, ErrorKind::Certificate] {
+            r.targets[0].issue();
+            r.targets[0].record(Outcome::Error(kind), 0);
+        }
+        let mut wire = WireRecorder::from(&r);
+        wire.version = 1;
+        wire.targets[0].errors.truncate(9);
+        let back = Recorder::try_from(wire).unwrap();
+        let t = &back.targets[0];
+        assert_eq!(t.errors(ErrorKind::Io), 1);
+        assert_eq!(t.errors(ErrorKind::Certificate), 1);
+        assert_eq!(t.errors(ErrorKind::Goaway), 0);
+        assert!(t.balanced());
+    }
+
+    #[test]
+    fn counts_of_unknown_kinds_are_refused_not_dropped() {
+        let mut wire = WireRecorder::from(&Recorder::new(1));
+        wire.targets[0].errors.push(7);
+        let err = Recorder::try_from(wire).unwrap_err();
+        assert_eq!(
+            err,
+            WireError::ErrorKinds {
+                found: ErrorKind::ALL.len() + 1,
+                known: ErrorKind::ALL.len()
+            }
+        );
+    }
+
+    #[test]
     fn a_recorder_of_another_version_is_refused() {
         let mut wire = WireRecorder::from(&Recorder::new(1));
-        wire.version = 2;
+        wire.version = 3;
         let err = Recorder::try_from(wire).unwrap_err();
-        assert_eq!(err, WireError::Version { found: 2 });
+        assert_eq!(err, WireError::Version { found: 3 });
         assert_eq!(
             err.to_string(),
-            "a recorder of wire format version 2; this build reads version 1 only"
+            "a recorder of wire format version 3; this build reads versions 1 to 2"
+        );
+        let mut wire = WireRecorder::from(&Recorder::new(1));
+        wire.version = 0;
+        assert_eq!(
+            Recorder::try_from(wire).unwrap_err(),
+            WireError::Version { found: 0 }
         );
         let mut wire = WireRecorder::from(&Recorder::new(1));
         wire.send_lag = "not base64!".into();

@@ -11,6 +11,26 @@
 //! the driver and closes the socket. The [`Http2`] session turns each request
 //! into one HTTP/2 stream and returns whichever finishes first; the request
 //! loop, HTTP/1.1 and their idle state are unchanged.
+//!
+//! # Errors
+//! Each failed request ends as the kind of what failed ([`kind_of`] maps
+//! `h2::Error`):
+//! - the server reset its stream (RST_STREAM, REFUSED_STREAM included):
+//!   `stream_reset`; the connection goes on with the other streams;
+//! - the server's GOAWAY refused its stream (above the GOAWAY's last stream)
+//!   or cut it off (the connection closed after a GOAWAY with an error code):
+//!   `goaway`;
+//! - h2 found the server breaking the protocol (a malformed frame, bad
+//!   HPACK, flow control; h2 answers with GOAWAY or RST_STREAM of its own):
+//!   `http2_protocol`;
+//! - the connection broke with no GOAWAY, or after a graceful one: `io`;
+//! - over TLS, the server did not choose `h2` in ALPN: `alpn`, at connect.
+//!
+//! After a graceful GOAWAY (NO_ERROR) the streams the server accepted end as
+//! their responses, and the requests not yet sent as streams are carried to
+//! a new connection, so a server that ends connections after N requests
+//! costs reconnects, not errors (except streams it refuses above its last
+//! stream, which are `goaway`).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -22,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::client::SendRequest;
+use h2::Reason;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::response::Response;
@@ -162,6 +183,12 @@ where
 
     async fn dial(&self) -> Result<Dialed<H2Stream>, DialError> {
         let dialed = self.inner.dial().await?;
+        if !dialed.stream.negotiated_h2() {
+            return Err(DialError {
+                kind: ErrorKind::Alpn,
+                source: io::Error::other("the server did not offer h2 in ALPN"),
+            });
+        }
         let (send, connection) = h2::client::handshake(dialed.stream)
             .await
             .map_err(protocol_error)?;
@@ -179,9 +206,64 @@ where
 
 fn protocol_error(e: h2::Error) -> DialError {
     DialError {
-        kind: ErrorKind::Protocol,
+        kind: kind_of(&e, None),
         source: io::Error::other(e),
     }
+}
+
+/// The kind of a request that failed with `e`. `connection` is the
+/// connection's own error when `e` is an I/O error (the stream was cut when
+/// the connection closed): if the server had sent a GOAWAY with an error code
+/// first, the server abandoned the stream, and it is `goaway`.
+fn kind_of(e: &h2::Error, connection: Option<&h2::Error>) -> ErrorKind {
+    if e.is_reset() {
+        // A remote reset is the server's RST_STREAM; any other is h2's own,
+        // sent because the server's frames on the stream broke the protocol.
+        if e.is_remote() {
+            ErrorKind::StreamReset
+        } else {
+            ErrorKind::Http2Protocol
+        }
+    } else if e.is_go_away() {
+        if e.is_remote() {
+            ErrorKind::Goaway
+        } else if e.reason() == Some(Reason::NO_ERROR) {
+            ErrorKind::Io
+        } else {
+            // h2 ended the connection over a protocol, frame size, HPACK or
+            // flow-control error of the server's.
+            ErrorKind::Http2Protocol
+        }
+    } else if e.is_io() {
+        let abandoned = connection.is_some_and(|c| {
+            c.is_go_away() && c.is_remote() && c.reason() != Some(Reason::NO_ERROR)
+        });
+        if abandoned {
+            ErrorKind::Goaway
+        } else {
+            ErrorKind::Io
+        }
+    } else {
+        // A bare reason (a protocol error h2 found) or a misuse of h2 (which
+        // would be myriad's bug): not the network's or the server's refusal.
+        ErrorKind::Http2Protocol
+    }
+}
+
+/// The connection's error, if it has one: what it says to a request for a
+/// new stream. Called only when a stream failed, so a `Pending` (which
+/// registers the waker once more) costs nothing on the success path.
+fn connection_error(send: &mut SendRequest<Bytes>, cx: &mut Context<'_>) -> Option<h2::Error> {
+    match send.poll_ready(cx) {
+        Poll::Ready(Err(e)) => Some(e),
+        _ => None,
+    }
+}
+
+/// Whether `e`, a connection's refusal of new streams, is a graceful GOAWAY:
+/// the streams it accepted go on, and nothing else was sent.
+fn is_graceful_goaway(e: &h2::Error) -> bool {
+    e.is_go_away() && e.is_remote() && e.reason() == Some(Reason::NO_ERROR)
 }
 
 /// HTTP/2 with up to `streams` requests in flight per connection (`--streams`).
@@ -201,12 +283,14 @@ impl Protocol for Http2 {
             waiting: VecDeque::new(),
             open: Vec::new(),
             failed: Vec::new(),
+            gone: false,
+            carried: false,
         }
     }
 }
 
-/// How a stream ended: its response or error, and the body bytes received.
-type StreamEnd = (Result<Response, ErrorKind>, u64);
+/// How a stream ended: its response or h2's error, and the body bytes received.
+type StreamEnd = (Result<Response, h2::Error>, u64);
 
 /// A request sent as a stream, its response not yet complete.
 struct Open {
@@ -223,17 +307,33 @@ pub(crate) struct Http2Session<'a> {
     server_max: usize,
     waiting: VecDeque<Flight>,
     open: Vec<Open>,
-    /// Requests that failed, held back until no stream is open: a failure
-    /// gives the connection up, and the streams the server still answers
-    /// (those up to a GOAWAY's last stream) should end as their responses.
+    /// Requests that failed without a stream (the connection refused new
+    /// ones), handed out one by one.
     failed: Vec<Completion>,
+    /// The connection takes no new streams (a GOAWAY, a connection error):
+    /// the streams open on it end, then it is given up.
+    gone: bool,
+    /// The requests waiting were carried over from a connection that went
+    /// away gracefully, and none has been sent since: if this one goes away
+    /// before sending them too, they end as `goaway` instead of moving on
+    /// again (a server that refuses every connection cannot make a loop).
+    carried: bool,
+}
+
+/// Why a request could not be sent as a stream.
+enum SendError {
+    /// The connection refuses new streams.
+    Refused(h2::Error),
+    /// The request has no HTTP/2 form (cannot happen: the run prepares one
+    /// for every target when it speaks HTTP/2).
+    NoRequest,
 }
 
 impl Http2Session<'_> {
     /// Opens a stream for `flight`, or says why it cannot be.
-    fn send(&self, send: &mut SendRequest<Bytes>, flight: Flight) -> Result<Open, ErrorKind> {
+    fn send(&self, send: &mut SendRequest<Bytes>, flight: Flight) -> Result<Open, SendError> {
         let Some(spec) = self.target.h2.as_deref() else {
-            return Err(ErrorKind::Protocol);
+            return Err(SendError::NoRequest);
         };
         let mut request = http::Request::new(());
         *request.method_mut() = spec.method.clone();
@@ -242,20 +342,24 @@ impl Http2Session<'_> {
         let body = spec.body.clone();
         let (response, mut body_stream) = send
             .send_request(request, body.is_empty())
-            .map_err(|_| ErrorKind::Protocol)?;
+            .map_err(SendError::Refused)?;
         let sent = body.len() as u64;
-        if !body.is_empty() {
-            // Buffered by h2 and sent as the peer's window allows.
-            body_stream
-                .send_data(body, true)
-                .map_err(|_| ErrorKind::Protocol)?;
-        }
+        // Buffered by h2 and sent as the peer's window allows; if it cannot
+        // be, the stream exists and ends with that error.
+        let body_error = if body.is_empty() {
+            None
+        } else {
+            body_stream.send_data(body, true).err()
+        };
         let response = Box::pin(async move {
             let _body_stream = body_stream;
             let mut received = 0u64;
+            if let Some(e) = body_error {
+                return (Err(e), received);
+            }
             let response = match response.await {
                 Ok(r) => r,
-                Err(_) => return (Err(ErrorKind::Protocol), received),
+                Err(e) => return (Err(e), received),
             };
             let status = response.status().as_u16();
             let mut body = response.into_body();
@@ -266,7 +370,7 @@ impl Http2Session<'_> {
                         // Read: the peer may send as much again.
                         let _ = body.flow_control().release_capacity(chunk.len());
                     }
-                    Err(_) => return (Err(ErrorKind::Protocol), received),
+                    Err(e) => return (Err(e), received),
                 }
             }
             let done = Response {
@@ -282,30 +386,78 @@ impl Http2Session<'_> {
         })
     }
 
+    /// The connection refused new streams with `e`: it is gone. After a
+    /// graceful GOAWAY the requests waiting are carried to a new connection
+    /// (once); otherwise each ends as the kind of `e`.
+    fn refused(&mut self, e: &h2::Error) {
+        self.gone = true;
+        let kind = if is_graceful_goaway(e) {
+            if !self.carried {
+                return;
+            }
+            ErrorKind::Goaway
+        } else {
+            kind_of(e, Some(e))
+        };
+        for flight in self.waiting.drain(..) {
+            self.failed.push(failed(flight, kind, 0));
+        }
+    }
+
+    /// The kind of a stream that ended with `e`; a failure that is not the
+    /// stream's alone means the connection is gone.
+    fn stream_failed(
+        &mut self,
+        e: &h2::Error,
+        send: &mut SendRequest<Bytes>,
+        cx: &mut Context<'_>,
+    ) -> ErrorKind {
+        if e.is_reset() {
+            return kind_of(e, None);
+        }
+        self.gone = true;
+        let connection = if e.is_io() {
+            connection_error(send, cx)
+        } else {
+            None
+        };
+        kind_of(e, connection.as_ref())
+    }
+
+    /// The next request to end, or `None` when the requests left were none
+    /// of them sent and the connection is gone: the loop carries them to a
+    /// new one.
     fn poll_complete(
         &mut self,
         send: &mut SendRequest<Bytes>,
         cx: &mut Context<'_>,
-    ) -> Poll<Completion> {
-        // After a failure the connection is being given up: no new streams.
-        while self.failed.is_empty() {
-            let Some(&flight) = self.waiting.front() else {
+    ) -> Poll<Option<Completion>> {
+        while !self.gone {
+            let Some(flight) = self.waiting.pop_front() else {
                 break;
             };
-            match send.poll_ready(cx) {
-                Poll::Pending => break,
-                Poll::Ready(Err(_)) => {
-                    self.waiting.pop_front();
-                    self.failed.push(failed(flight, ErrorKind::Protocol, 0));
+            let refusal = match send.poll_ready(cx) {
+                Poll::Pending => {
+                    self.waiting.push_front(flight);
+                    break;
                 }
-                Poll::Ready(Ok(())) => {
-                    self.waiting.pop_front();
-                    match self.send(send, flight) {
-                        Ok(open) => self.open.push(open),
-                        Err(kind) => self.failed.push(failed(flight, kind, 0)),
+                Poll::Ready(Err(e)) => e,
+                Poll::Ready(Ok(())) => match self.send(send, flight) {
+                    Ok(open) => {
+                        self.open.push(open);
+                        self.carried = false;
+                        continue;
                     }
-                }
-            }
+                    Err(SendError::Refused(e)) => e,
+                    Err(SendError::NoRequest) => {
+                        self.failed
+                            .push(failed(flight, ErrorKind::Http2Protocol, 0));
+                        continue;
+                    }
+                },
+            };
+            self.waiting.push_front(flight);
+            self.refused(&refusal);
         }
         self.server_max = send.current_max_send_streams().max(1);
         let mut i = 0;
@@ -315,23 +467,34 @@ impl Http2Session<'_> {
                 continue;
             };
             let open = self.open.swap_remove(i);
-            let completion = Completion {
+            let result = match result {
+                Ok(mut response) => {
+                    // The last request on a connection that is gone: the
+                    // loop closes it instead of asking it for more.
+                    response.keep_alive = !(self.gone && self.in_flight() == 0);
+                    Ok(response)
+                }
+                Err(e) => Err(self.stream_failed(&e, send, cx)),
+            };
+            return Poll::Ready(Some(Completion {
                 flight: open.flight,
                 io: IoCounts {
                     sent: open.sent,
                     received,
                 },
                 result,
-            };
-            if completion.result.is_ok() {
-                return Poll::Ready(completion);
-            }
-            self.failed.push(completion);
+            }));
         }
-        if self.open.is_empty() {
-            if let Some(failure) = self.failed.pop() {
-                return Poll::Ready(failure);
-            }
+        if let Some(failure) = self.failed.pop() {
+            return Poll::Ready(Some(failure));
+        }
+        if self.gone && self.open.is_empty() && !self.waiting.is_empty() {
+            // Nothing of these went out on this connection: they go on a new
+            // one, as if it had been given up before they came.
+            self.gone = false;
+            self.carried = true;
+            self.server_max = usize::MAX;
+            return Poll::Ready(None);
         }
         Poll::Pending
     }
@@ -347,8 +510,8 @@ fn failed(flight: Flight, kind: ErrorKind, sent: u64) -> Completion {
 
 impl Session for Http2Session<'_> {
     fn max_in_flight(&self) -> usize {
-        if !self.failed.is_empty() {
-            return 0; // giving the connection up: take no more requests
+        if self.gone {
+            return 0; // the connection takes no new streams
         }
         self.streams.min(self.server_max)
     }
@@ -383,9 +546,15 @@ impl Session for Http2Session<'_> {
             // Not an HTTP/2 connection: cannot happen, as the worker pairs
             // this protocol only with an `H2Dialer`.
             let flight = self.abandon()?;
-            return Some(failed(flight, ErrorKind::Protocol, 0));
+            return Some(failed(flight, ErrorKind::Http2Protocol, 0));
         };
-        Some(std::future::poll_fn(|cx| self.poll_complete(send, cx)).await)
+        std::future::poll_fn(|cx| self.poll_complete(send, cx)).await
+    }
+
+    fn carries_on(&self) -> bool {
+        // A stream's own failure leaves the connection to the others; on a
+        // connection that is gone, each request left ends as its own kind.
+        !self.gone || self.in_flight() > 0
     }
 
     fn abandon(&mut self) -> Option<Flight> {
@@ -398,8 +567,28 @@ impl Session for Http2Session<'_> {
         }
         let flight = self.waiting.pop_front();
         if flight.is_none() {
+            // The loop gave the connection up: the next one starts afresh.
             self.server_max = usize::MAX;
+            self.gone = false;
+            self.carried = false;
         }
         flight
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_h2_can_build_map_to_their_kinds() {
+        // GOAWAY and RST_STREAM errors come only from h2 itself: the tests
+        // of `tests/h2_errors.rs` make servers send them.
+        let bare = h2::Error::from(Reason::PROTOCOL_ERROR);
+        assert_eq!(kind_of(&bare, None), ErrorKind::Http2Protocol);
+        assert_eq!(kind_of(&bare, Some(&bare)), ErrorKind::Http2Protocol);
+        assert!(!is_graceful_goaway(&bare));
+        let user = h2::Error::from(h2::Reason::NO_ERROR);
+        assert!(!is_graceful_goaway(&user), "not the server's GOAWAY");
     }
 }

@@ -79,13 +79,24 @@ pub(crate) trait Session {
     /// When the oldest request in flight has had `timeout` since it was due.
     fn deadline(&self, timeout: Duration) -> Option<Instant>;
     /// Writes what is not written yet and waits until one request in flight
-    /// ends; `None` at once if none is in flight. Dropping the future (a
-    /// timeout) leaves the requests in flight, for [`abandon`](Self::abandon).
+    /// ends; `None` at once if none is in flight. `None` with requests still
+    /// in flight means the connection can carry none of them and none was
+    /// sent on it (an HTTP/2 GOAWAY came first): the loop carries them to a
+    /// new connection. Dropping the future (a timeout) leaves the requests in
+    /// flight, for [`abandon`](Self::abandon).
     fn complete<T: Transport>(
         &mut self,
         stream: &mut T,
         pool: &BufPool,
     ) -> impl Future<Output = Option<Completion>>;
+    /// After a request failed: whether the session goes on with the
+    /// connection, because the failure was that request's alone (an HTTP/2
+    /// stream reset) or because it hands out every request left on it with
+    /// its own kind. By default a failure gives the connection up and every
+    /// other request in flight on it ends with the same kind.
+    fn carries_on(&self) -> bool {
+        false
+    }
     /// Takes back one request still in flight on a connection being given up.
     fn abandon(&mut self) -> Option<Flight>;
 }

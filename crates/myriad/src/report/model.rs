@@ -585,6 +585,30 @@ fn notes(s: &Summary) -> Vec<String> {
             s.total.errors(ErrorKind::Tls)
         ));
     }
+    if s.total.errors(ErrorKind::Alpn) > 0 {
+        notes.push(format!(
+            "{} requests failed because the server did not offer h2 in ALPN (it speaks only HTTP/1.1 over TLS): enable HTTP/2 on the server, or drop --http2",
+            s.total.errors(ErrorKind::Alpn)
+        ));
+    }
+    if s.total.errors(ErrorKind::Goaway) > 0 {
+        notes.push(format!(
+            "the server sent GOAWAY: {} requests were refused or cut off (streams above its last stream, or ended by a GOAWAY with an error code); it may be shutting down or limiting requests per connection (nginx keepalive_requests / http2_max_requests): raise that limit, or lower -p/--streams so fewer streams are in flight when it does",
+            s.total.errors(ErrorKind::Goaway)
+        ));
+    }
+    if s.total.errors(ErrorKind::StreamReset) > 0 {
+        notes.push(format!(
+            "the server reset {} streams (RST_STREAM: REFUSED_STREAM when over its concurrent-stream limit, INTERNAL_ERROR or CANCEL when it failed): lower -p/--streams, or see the server's log for why",
+            s.total.errors(ErrorKind::StreamReset)
+        ));
+    }
+    if s.total.errors(ErrorKind::Http2Protocol) > 0 {
+        notes.push(format!(
+            "{} requests failed on an HTTP/2 protocol error (a malformed frame, bad HPACK, or a flow-control violation by the server): check that the port speaks HTTP/2 (--h2c needs prior-knowledge h2c), or test it over HTTP/1.1",
+            s.total.errors(ErrorKind::Http2Protocol)
+        ));
+    }
     if s.total.issued() > 0 && s.total.errors(ErrorKind::Connect) == s.total.issued() {
         notes.push("every connect failed: is the server running at that address?".into());
     }
