@@ -36,6 +36,9 @@ pub struct DemoArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also write a result file to FILE (see `myriad run -o`).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
     /// No live progress line.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -122,6 +125,19 @@ pub fn execute(args: DemoArgs) -> i32 {
     };
     config.threads = client_threads;
     config.tls.cacerts = cert_file.iter().cloned().collect();
+    let output = match &args.output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!(
+                    "error: cannot create -o/--output file '{}': {e}",
+                    path.display()
+                );
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
+    };
     let plan = match Plan::new(config) {
         Ok(p) => p,
         Err(e) => {
@@ -129,6 +145,7 @@ pub fn execute(args: DemoArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
+    let ran = output.is_some().then(|| plan.config.clone());
     if !args.json {
         // The engine's own plan says how many client threads it will use.
         let threads = plan.shape.threads_per_process;
@@ -148,7 +165,7 @@ pub fn execute(args: DemoArgs) -> i32 {
     if let Some(path) = &cert_file {
         let _ = std::fs::remove_file(path);
     }
-    let code = emit(&summary, outputs(args.json, None));
+    let code = emit(&summary, ran.as_ref(), outputs(args.json, output));
     if !args.json {
         let mut out = std::io::stdout().lock();
         let _ = write!(out, "{}", comparison(&summary));

@@ -6,6 +6,7 @@ mod demo;
 mod find_max;
 mod load;
 mod progress;
+mod report;
 mod run;
 mod serve;
 mod signal;
