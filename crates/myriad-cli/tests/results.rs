@@ -318,3 +318,65 @@ fn results_that_cannot_be_merged_or_read_are_refused() {
     assert_refused(&["report", &future], 2, &[&future, "version 99"]);
     assert!(!Path::new(&missing).exists());
 }
+
+#[test]
+fn compare_sets_two_results_side_by_side_and_gates_on_fail_if() {
+    let s = server();
+    let dir = Dir::new("compare");
+    let (a, b) = (dir.file("base.json"), dir.file("new.json"));
+    run_to(&a, &["-n", "200", "-c", "2", &url(&s)]);
+    run_to(&b, &["-n", "200", "-c", "2", &url(&s)]);
+    let out = myriad(&["compare", &a, &b]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in ["Comparison", "req/s", "p99.9", "error rate", "+0.00 pts"] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    // A file against itself: every change is 0, so no check can hold.
+    let out = myriad(&[
+        "compare",
+        "--fail-if",
+        "p99>+10%",
+        "--fail-if",
+        "rps<-5%",
+        &a,
+        &a,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("PASS  p99>+10%") && text.contains("PASS  rps<-5%"),
+        "{text}"
+    );
+    // A check that holds for any two real runs: a regression, exit 1.
+    let json = myriad(&["compare", "--json", "--fail-if", "p99>=-100%", &a, &b]);
+    assert_eq!(json.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["regressed"], true);
+    assert_eq!(json["checks"][0]["fail_if"], "p99>=-100%");
+    assert_eq!(json["checks"][0]["failed"], true);
+    let rps = &json["rows"][0];
+    assert_eq!(rps["metric"], "rps");
+    let base_rps = read(&a)["total"]["requests"]["per_second"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(rps["base"].as_f64(), Some(base_rps));
+    // Bad grammar and bad files: one line, exit 2.
+    assert_refused(
+        &["compare", "--fail-if", "p99>10ms", &a, &b],
+        2,
+        &["--fail-if", "% sign"],
+    );
+    assert_refused(
+        &["compare", "--fail-if", "p97>+1%", &a, &b],
+        2,
+        &["unknown metric 'p97'"],
+    );
+    let missing = dir.file("missing.json");
+    assert_refused(&["compare", &a, &missing], 2, &[&missing, "cannot read it"]);
+}

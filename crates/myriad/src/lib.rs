@@ -35,7 +35,8 @@
 //! - [`result`]: result files (`-o FILE`): a [`Summary`] saved with its
 //!   histograms and series, read back into the same summary, and several
 //!   merged exactly (counts summed, histograms merged, series aligned by
-//!   wall-clock time).
+//!   wall-clock time); [`compare`] sets two results side by side and
+//!   judges `--fail-if` regression checks.
 //! - [`schedule`]: when open-model requests are due: rates, stages, uniform or
 //!   Poisson arrivals, as pure functions of elapsed time.
 //! - [`find_max`]: steps and bisects the open-model rate for the highest one
@@ -74,6 +75,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![deny(missing_docs)]
 
+pub mod compare;
 pub mod config;
 pub mod duration;
 pub mod engine;

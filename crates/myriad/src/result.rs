@@ -571,4 +571,4 @@ pub fn rfc3339_utc(ms: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -6,7 +6,7 @@ use crate::report::{JsonReporter, Reporter};
 use crate::summary::{Machine, TargetSummary};
 
 /// 2026-12-01T09:30:00Z.
-const T0_MS: u64 = 1_796_117_400_000;
+pub(crate) const T0_MS: u64 = 1_796_117_400_000;
 
 fn at(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
@@ -15,7 +15,7 @@ fn at(ms: u64) -> SystemTime {
 /// A summary of one request per latency in `latencies` (µs), split over two
 /// targets, one interval per `per_interval` requests of 1 s each; every
 /// tenth request a 503 and every 17th a timeout.
-fn summary(started_ms: u64, latencies: &[u64], per_interval: usize) -> Summary {
+pub(crate) fn summary(started_ms: u64, latencies: &[u64], per_interval: usize) -> Summary {
     let urls = ["http://127.0.0.1:8080/", "http://127.0.0.1:8081/"];
     let mut targets: Vec<Tally> = urls.iter().map(|_| Tally::new()).collect();
     let mut series = Vec::new();
