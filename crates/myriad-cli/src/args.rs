@@ -44,6 +44,10 @@ enum Command {
     Demo(DemoArgs),
     /// Find the highest request rate that still meets every SLO.
     FindMax(Box<crate::find_max::FindMaxArgs>),
+    /// Render saved results (`run -o FILE`) again; several files are merged exactly.
+    Report(crate::report::ReportArgs),
+    /// Two results side by side with the change of each figure; --fail-if for CI.
+    Compare(crate::compare::CompareArgs),
     /// A worker process of a large run (started by `myriad run` itself).
     #[command(name = "__worker", hide = true)]
     Worker,
@@ -60,6 +64,8 @@ pub fn main() -> i32 {
         Command::Serve(args) => crate::serve::execute(*args),
         Command::Demo(args) => crate::demo::execute(args),
         Command::FindMax(args) => crate::find_max::execute(*args),
+        Command::Report(args) => crate::report::execute(args),
+        Command::Compare(args) => crate::compare::execute(args),
         Command::Worker => myriad::engine::worker_process_main(),
     }
 }

@@ -36,6 +36,9 @@ pub struct DemoArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also write a result file to FILE (see `myriad run -o`).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
     /// No live progress line.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -129,6 +132,10 @@ pub fn execute(args: DemoArgs) -> i32 {
     };
     config.threads = client_threads;
     config.tls.cacerts = cert_file.iter().cloned().collect();
+    let output = match create_report_file("-o/--output", args.output.as_deref()) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     let plan = match Plan::new(config) {
         Ok(p) => p,
         Err(e) => {
@@ -136,6 +143,7 @@ pub fn execute(args: DemoArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
+    let ran = output.is_some().then(|| plan.config.clone());
     if !args.json {
         // The engine's own plan says how many client threads it will use.
         let threads = plan.shape.threads_per_process;
@@ -155,7 +163,7 @@ pub fn execute(args: DemoArgs) -> i32 {
     if let Some(path) = &cert_file {
         let _ = std::fs::remove_file(path);
     }
-    let mut outputs = outputs(args.json, None);
+    let mut outputs = outputs(args.json, output);
     if let Some(mut html) = html_output(html, "myriad demo: one million requests".to_string()) {
         if let Format::Html(reporter) = &mut html.format {
             reporter.sections.push(HtmlSection {
@@ -173,7 +181,7 @@ pub fn execute(args: DemoArgs) -> i32 {
         }
         outputs.push(html);
     }
-    let code = emit(&summary, outputs);
+    let code = emit(&summary, ran.as_ref(), outputs);
     if !args.json {
         let mut out = std::io::stdout().lock();
         let _ = write!(out, "{}", comparison(&summary));

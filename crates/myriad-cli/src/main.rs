@@ -2,10 +2,12 @@
 //! outcome to an exit code.
 
 mod args;
+mod compare;
 mod demo;
 mod find_max;
 mod load;
 mod progress;
+mod report;
 mod run;
 mod serve;
 mod signal;

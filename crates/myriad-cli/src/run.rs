@@ -11,6 +11,7 @@ use myriad::feed::{HdrLogSink, Sink};
 use myriad::report::{
     format_count, HtmlReporter, JsonReporter, ReportModel, Reporter, TextReporter,
 };
+use myriad::result::ResultFile;
 use myriad::{Config, Load, LoadFlags, Plan, RunError, Stop, Summary};
 
 use crate::args::{
@@ -34,7 +35,9 @@ pub struct RunArgs {
     /// Print the report as JSON on stdout (schema: schema/report.schema.json).
     #[arg(long)]
     pub json: bool,
-    /// Also write the JSON report to FILE.
+    /// Also write a result file to FILE: the JSON report plus the raw data
+    /// (settings, HDR histograms, series) that `myriad report` and `myriad
+    /// compare` read (schema: schema/result.schema.json).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Also write the report as one self-contained HTML file (charts
@@ -124,6 +127,8 @@ pub fn execute(args: RunArgs) -> i32 {
         }
     }
     let show = !args.quiet && !args.json && std::io::stdout().is_terminal();
+    // What the result file records as the settings asked for.
+    let config = output.is_some().then(|| plan.config.clone());
     let summary = match drive(plan, sinks, show) {
         Ok(s) => s,
         Err(code) => return code,
@@ -133,7 +138,7 @@ pub fn execute(args: RunArgs) -> i32 {
         html,
         format!("myriad run: {}", args.load.urls.join(", ")),
     ));
-    emit(&summary, outputs)
+    emit(&summary, config.as_ref(), outputs)
 }
 
 /// Creates (truncates) a report file named by `flag` before any traffic, so a
@@ -192,26 +197,44 @@ pub enum Format {
     Text,
     /// The JSON report (schema/report.schema.json).
     Json,
+    /// A result file: the JSON report plus the raw data (schema/result.schema.json).
+    Result,
     /// The self-contained HTML report, with its title and extra sections.
     Html(HtmlReporter),
 }
 
 impl Format {
-    fn reporter(&self) -> &dyn Reporter {
+    /// Writes what this format makes of `from` to `out`.
+    fn write(&self, from: &Source<'_>, out: &mut dyn Write) -> std::io::Result<()> {
         match self {
-            Format::Text => &TextReporter,
-            Format::Json => &JsonReporter,
-            Format::Html(html) => html,
+            Format::Text => TextReporter.report(from.model, out),
+            Format::Json => JsonReporter.report(from.model, out),
+            Format::Result => {
+                ResultFile::from_summary(from.summary, from.config).write(from.model, out)
+            }
+            Format::Html(html) => html.report(from.model, out),
         }
     }
 
     fn name(&self) -> &'static str {
         match self {
-            Format::Text => "text",
-            Format::Json => "JSON",
-            Format::Html(_) => "HTML",
+            Format::Text => "text report",
+            Format::Json => "JSON report",
+            Format::Result => "result",
+            Format::Html(_) => "HTML report",
         }
     }
+}
+
+/// What every output is made from: the summary, its report model (built once
+/// for all outputs) and the configuration that ran, if known.
+pub struct Source<'a> {
+    /// The run's (or the merged) summary.
+    pub summary: &'a Summary,
+    /// Its report.
+    pub model: &'a ReportModel,
+    /// The configuration of the run, for a result file's settings.
+    pub config: Option<&'a Config>,
 }
 
 /// Where a report is written.
@@ -233,13 +256,13 @@ pub struct Output {
 }
 
 impl Output {
-    /// Writes the report of `model`; on failure prints why and returns the exit code.
-    fn write(self, model: &ReportModel) -> Result<(), i32> {
-        let reporter = self.format.reporter();
+    /// Writes the output of `from`; on failure prints why and returns the exit code.
+    fn write(self, from: &Source<'_>) -> Result<(), i32> {
+        let format = self.format;
         match self.to {
             Destination::Stdout => {
                 let mut out = std::io::stdout().lock();
-                match reporter.report(model, &mut out).and_then(|_| out.flush()) {
+                match format.write(from, &mut out).and_then(|_| out.flush()) {
                     Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
                         eprintln!("error: cannot write the report: {e}");
                         Err(EXIT_FAILURE)
@@ -247,14 +270,11 @@ impl Output {
                     _ => Ok(()),
                 }
             }
-            Destination::File(mut file) => reporter
-                .report(model, &mut file)
+            Destination::File(mut file) => format
+                .write(from, &mut file)
                 .and_then(|_| file.flush())
                 .map_err(|e| {
-                    eprintln!(
-                        "error: cannot write the {} report file: {e}",
-                        self.format.name()
-                    );
+                    eprintln!("error: cannot write the {} file: {e}", format.name());
                     EXIT_FAILURE
                 }),
         }
@@ -262,28 +282,40 @@ impl Output {
 }
 
 /// The outputs of `--json` and `-o FILE`: the report on stdout (JSON with
-/// `--json`, text without), then the JSON report to `file`, if given.
+/// `--json`, text without), then the result file to `file`, if given.
 pub fn outputs(json: bool, file: Option<File>) -> Vec<Output> {
     let stdout = Output {
         format: if json { Format::Json } else { Format::Text },
         to: Destination::Stdout,
     };
     let file = file.map(|f| Output {
-        format: Format::Json,
+        format: Format::Result,
         to: Destination::File(f),
     });
     std::iter::once(stdout).chain(file).collect()
 }
 
-/// Writes the report to each output in turn (the report model is built once
-/// for all of them) and returns the exit code of the run: interrupted, a
-/// threshold failed, or OK. A failed write stops there with its exit code.
-pub fn emit(summary: &Summary, outputs: Vec<Output>) -> i32 {
+/// Writes each output in turn (the report model is built once for all of
+/// them); a failed write stops there with its exit code.
+pub fn write_outputs(
+    summary: &Summary,
+    config: Option<&Config>,
+    outputs: Vec<Output>,
+) -> Result<(), i32> {
     let model = ReportModel::from_summary(summary);
-    for output in outputs {
-        if let Err(code) = output.write(&model) {
-            return code;
-        }
+    let from = Source {
+        summary,
+        model: &model,
+        config,
+    };
+    outputs.into_iter().try_for_each(|o| o.write(&from))
+}
+
+/// Writes each output ([`write_outputs`]) and returns the exit code of the
+/// run: interrupted, a threshold failed, or OK.
+pub fn emit(summary: &Summary, config: Option<&Config>, outputs: Vec<Output>) -> i32 {
+    if let Err(code) = write_outputs(summary, config, outputs) {
+        return code;
     }
     if summary.interrupted {
         EXIT_INTERRUPTED
@@ -374,11 +406,11 @@ mod tests {
         let file = || File::open("/dev/null").ok();
         assert_eq!(
             shape(&outputs(false, file())),
-            [(Format::Text, true), (Format::Json, false)]
+            [(Format::Text, true), (Format::Result, false)]
         );
         assert_eq!(
             shape(&outputs(true, file())),
-            [(Format::Json, true), (Format::Json, false)]
+            [(Format::Json, true), (Format::Result, false)]
         );
     }
 }

@@ -275,3 +275,37 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn report_html_of_merged_result_files_lists_each_input() {
+    let Some(browser) = browser() else { return };
+    let s = server(Duration::from_millis(1));
+    let dir = tempdir();
+    let url = format!("http://{}/", s.local_addr());
+    let mut files = Vec::new();
+    for (name, n) in [("a.json", "300"), ("b.json", "500")] {
+        let file = dir.join(name);
+        myriad(&[
+            "run",
+            "-q",
+            "-n",
+            n,
+            "-c",
+            "5",
+            "-o",
+            file.to_str().unwrap(),
+            &url,
+        ]);
+        files.push(file.to_str().unwrap().to_string());
+    }
+    let html = dir.join("merged.html");
+    let mut args = vec!["report", "--json", "--html", html.to_str().unwrap()];
+    args.extend(files.iter().map(String::as_str));
+    let out = myriad(&args);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["total"]["requests"]["issued"], 800);
+    let seen = inspect(&html, &browser);
+    assert_eq!(seen["kpi"]["requests"], "800");
+    assert_eq!(seen["inputs"].as_array().unwrap().len(), 2, "{seen:#}");
+    assert_eq!(seen["inputs"][1][3], "500");
+}

@@ -32,6 +32,11 @@
 //! - [`report`]: pure functions of the [`Summary`]: one [`report::ReportModel`]
 //!   of every figure, formatted by each [`report::Reporter`]: text for people,
 //!   JSON (schema in `schema/report.schema.json`) for machines.
+//! - [`result`]: result files (`-o FILE`): a [`Summary`] saved with its
+//!   histograms and series, read back into the same summary, and several
+//!   merged exactly (counts summed, histograms merged, series aligned by
+//!   wall-clock time); [`compare`] sets two results side by side and
+//!   judges `--fail-if` regression checks.
 //! - [`schedule`]: when open-model requests are due: rates, stages, uniform or
 //!   Poisson arrivals, as pure functions of elapsed time.
 //! - [`find_max`]: steps and bisects the open-model rate for the highest one
@@ -70,6 +75,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![deny(missing_docs)]
 
+pub mod compare;
 pub mod config;
 pub mod duration;
 pub mod engine;
@@ -78,6 +84,7 @@ pub mod find_max;
 pub mod metrics;
 pub mod proto;
 pub mod report;
+pub mod result;
 pub mod schedule;
 pub mod summary;
 pub mod supervise;

@@ -5,11 +5,12 @@
 //! so a report is a pure function of the summary and never reads the machine
 //! or judges anything itself.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::config::Stop;
 use hdrhistogram::Histogram;
 
+use crate::metrics::wire::WireTally;
 use crate::metrics::{quantile, Gauges, LimitHits, Tally};
 use crate::sys::CpuTime;
 use crate::threshold::{Threshold, Verdict};
@@ -48,7 +49,7 @@ pub struct TargetSummary {
 
 /// Kernel memory added by a run: the peak during the run minus the level at
 /// its start.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KernelUsage {
     /// TCP buffer memory, bytes.
     pub tcp_buffers: u64,
@@ -59,7 +60,11 @@ pub struct KernelUsage {
 }
 
 /// One statistics interval of the time series.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+///
+/// Its figures serialise (the JSON report's `series`) and deserialise (a
+/// result file's series), so every field added here travels through result
+/// files too. The interval's merged tally travels beside them, compressed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntervalStats {
     /// Start of the interval, seconds since the run started.
     pub t_s: f64,
@@ -85,6 +90,12 @@ pub struct IntervalStats {
     /// their latest deltas).
     #[serde(default)]
     pub open_connections: u64,
+    /// The interval's merged counts and histograms (all targets, warm-up
+    /// excluded), compressed so a long run's series stays small; what result
+    /// files store and merges recompute the figures from. Not in the JSON
+    /// report.
+    #[serde(skip)]
+    pub tally: Option<WireTally>,
 }
 
 impl IntervalStats {
@@ -104,14 +115,45 @@ impl IntervalStats {
             max_us: if h.is_empty() { 0 } else { h.max() },
             warmup_requests,
             open_connections: 0,
+            tally: Some(WireTally::compressed(t)),
         }
+    }
+}
+
+/// One run of a merged result ([`Summary::inputs`]): where it came from and
+/// its totals.
+#[derive(Debug, Clone)]
+pub struct InputSummary {
+    /// The result file it was read from.
+    pub name: String,
+    /// When it started, by the wall clock.
+    pub started_at: SystemTime,
+    /// Its wall time.
+    pub elapsed: Duration,
+    /// Its warm-up, if any.
+    pub warmup_duration: Option<Duration>,
+    /// All its targets together.
+    pub total: Tally,
+}
+
+impl InputSummary {
+    /// Completed requests per second of its measured time (less its warm-up).
+    pub fn requests_per_second(&self) -> f64 {
+        let measured = self
+            .elapsed
+            .saturating_sub(self.warmup_duration.unwrap_or_default());
+        per_second(self.total.completed(), measured)
     }
 }
 
 /// The result of a whole run.
 #[derive(Debug, Clone)]
 pub struct Summary {
-    /// Wall time from start until every worker ended.
+    /// When the run started, by the wall clock (the earliest input's start
+    /// for a merged result), so series of runs align by wall-clock time.
+    pub started_at: SystemTime,
+    /// Wall time from start until every worker ended (for a merged result:
+    /// from the earliest start to the latest end).
     pub elapsed: Duration,
     /// Connections asked for.
     pub connections: usize,
@@ -177,6 +219,9 @@ pub struct Summary {
     /// Each of [`Summary::thresholds`], judged once by [`Summary::judged`], in
     /// the same order.
     pub verdicts: Vec<Verdict>,
+    /// The runs a merged result was made of, one per result file, in the order
+    /// given (empty for a single run).
+    pub inputs: Vec<InputSummary>,
 }
 
 impl Summary {

@@ -123,7 +123,7 @@ impl Metric {
         }
     }
 
-    fn from_name(name: &str) -> Option<Metric> {
+    pub(crate) fn from_name(name: &str) -> Option<Metric> {
         let stat = match name {
             "min" => LatencyStat::Min,
             "mean" | "avg" => LatencyStat::Mean,
@@ -345,7 +345,7 @@ pub struct Verdict {
 
 impl LatencyStat {
     /// The figure of a non-empty latency histogram, as the report computes it.
-    fn of(self, h: &Histogram<u64>) -> f64 {
+    pub(crate) fn of(self, h: &Histogram<u64>) -> f64 {
         let q = |q: f64| quantile(h, q) as f64;
         match self {
             LatencyStat::Min => h.min() as f64,

@@ -49,6 +49,7 @@ fn fixed_summary() -> Summary {
     all.merge(&a);
     all.merge(&b);
     Summary {
+        started_at: std::time::UNIX_EPOCH + Duration::from_secs(1_796_117_400),
         elapsed: Duration::from_millis(2500),
         connections: 10,
         threads: 2,
@@ -115,6 +116,7 @@ fn fixed_summary() -> Summary {
                 max_us: 5100,
                 warmup_requests: 0,
                 open_connections: 10,
+                tally: None,
             },
             IntervalStats {
                 t_s: 1.0,
@@ -128,6 +130,7 @@ fn fixed_summary() -> Summary {
                 max_us: 252_160,
                 warmup_requests: 0,
                 open_connections: 10,
+                tally: None,
             },
         ],
         interrupted: false,
@@ -136,6 +139,7 @@ fn fixed_summary() -> Summary {
             ephemeral_port_range: Some((32768, 60999)),
         },
         verdicts: Vec::new(),
+        inputs: Vec::new(),
     }
 }
 

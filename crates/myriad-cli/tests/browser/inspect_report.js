@@ -54,6 +54,7 @@ const { chromium } = require("playwright-core");
         thresholds: table("thresholds"),
         sections: [...document.querySelectorAll("h2")].map((h) => h.textContent),
         section0: table("section-0"),
+        inputs: table("inputs"),
         scripts: document.querySelectorAll("script").length,
       };
     });

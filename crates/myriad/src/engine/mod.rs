@@ -156,6 +156,8 @@ pub struct Run {
     collector: collector::Handle,
     cancel: CancellationToken,
     started: Instant,
+    /// `started` by the wall clock, for result files.
+    started_at: std::time::SystemTime,
     config: Config,
     shape: Shape,
     worker_pids: Vec<u32>,
@@ -170,6 +172,7 @@ pub fn start(config: Config) -> Result<Run, RunError> {
 pub fn start_plan(plan: Plan) -> Result<Run, RunError> {
     let cancel = CancellationToken::new();
     let started = Instant::now();
+    let started_at = std::time::SystemTime::now();
     let (events, rx) = mpsc::channel();
     let collector = collector::start(
         rx,
@@ -195,6 +198,7 @@ pub fn start_plan(plan: Plan) -> Result<Run, RunError> {
         collector,
         cancel,
         started,
+        started_at,
         config: plan.config,
         shape: plan.shape,
         worker_pids: workers.pids,
@@ -410,6 +414,7 @@ impl Run {
             .collect();
         let parent_rss = sys::peak_rss_bytes();
         Ok(Summary {
+            started_at: self.started_at,
             elapsed,
             connections: self.config.connections(),
             threads: self.shape.threads_per_process,
@@ -442,6 +447,7 @@ impl Run {
             interrupted: self.cancel.is_cancelled(),
             machine: crate::summary::Machine::capture(),
             verdicts: Vec::new(),
+            inputs: Vec::new(),
         }
         .judged())
     }

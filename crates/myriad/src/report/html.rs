@@ -242,6 +242,35 @@ impl HtmlReporter {
         ]);
         table(&mut s, "requests", &["", "value"], &rows);
 
+        if !m.inputs.is_empty() {
+            s.push_str("<h2>Inputs</h2><p>The result files merged into this report; the figures above are of all of them together (histograms merged, so percentiles are exact).</p>");
+            let rows: Vec<Vec<String>> = m
+                .inputs
+                .iter()
+                .map(|i| {
+                    [
+                        i.file.clone(),
+                        i.started_at.clone(),
+                        format!("{:.2} s", i.duration_s),
+                        format_count(i.requests.issued),
+                        format!("{:.1}", i.requests.per_second),
+                    ]
+                    .into_iter()
+                    .chain(latency_cells(&i.latency_us).into_iter().take(3))
+                    .chain([format!("{:.2}%", i.error_rate * 100.0)])
+                    .collect()
+                })
+                .collect();
+            table(
+                &mut s,
+                "inputs",
+                &[
+                    "file", "started", "duration", "issued", "req/s", "p50", "p90", "p99", "errors",
+                ],
+                &rows,
+            );
+        }
+
         s.push_str("<h2>Latency</h2>");
         let columns = [
             "target",

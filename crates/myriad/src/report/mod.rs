@@ -27,7 +27,7 @@ use std::io::{self, Write};
 pub use crate::units::{format_bytes, format_count, format_micros};
 pub use html::{HtmlReporter, HtmlSection};
 pub use model::{
-    Bucket, BytesReport, ClientReport, ConfigReport, ConnectionsReport, KernelReport,
+    Bucket, BytesReport, ClientReport, ConfigReport, ConnectionsReport, InputReport, KernelReport,
     LatencyReport, LimitsReport, ReportModel, RequestsReport, SelfCheckReport, SpectrumPoint,
     TallyReport, TargetReport, WarmupReport,
 };

@@ -55,6 +55,52 @@ pub struct ReportModel {
     pub generator_bound: bool,
     /// How the generator itself kept up.
     pub self_check: SelfCheckReport,
+    /// A merged result (`myriad report A B`): one row per input, in the order
+    /// given. Absent for a single run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputReport>,
+}
+
+/// One input of a merged result.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputReport {
+    /// The result file.
+    pub file: String,
+    /// When it started, RFC 3339 in UTC.
+    pub started_at: String,
+    /// Its wall time, seconds.
+    pub duration_s: f64,
+    /// Its request counts and rates.
+    pub requests: RequestsReport,
+    /// Its latency, microseconds.
+    pub latency_us: LatencyReport,
+    /// (HTTP errors + failures) / issued.
+    pub error_rate: f64,
+}
+
+impl InputReport {
+    fn new(i: &crate::summary::InputSummary) -> InputReport {
+        let t = &i.total;
+        let rate = i.requests_per_second();
+        InputReport {
+            file: i.name.clone(),
+            started_at: crate::result::rfc3339_utc(crate::result::unix_ms(i.started_at)),
+            duration_s: i.elapsed.as_secs_f64(),
+            requests: RequestsReport {
+                issued: t.issued(),
+                succeeded: t.succeeded(),
+                http_errors: t.http_errors(),
+                failures: t.failures(),
+                balanced: t.balanced(),
+                dropped: t.dropped(),
+                queued: t.queued(),
+                per_second: rate,
+                per_minute: rate * 60.0,
+            },
+            latency_us: LatencyReport::new(t.latency()),
+            error_rate: t.error_rate(),
+        }
+    }
 }
 
 /// How the load generator itself kept up.
@@ -419,6 +465,7 @@ impl ReportModel {
             thresholds: s.verdicts.clone(),
             generator_bound: false,
             self_check: SelfCheckReport::new(s),
+            inputs: s.inputs.iter().map(InputReport::new).collect(),
         };
         model.generator_bound = !model.self_check.reasons.is_empty();
         if model.generator_bound {

@@ -133,6 +133,7 @@ fn render(m: &ReportModel) -> String {
             );
         }
     }
+    inputs_section(&mut s, m);
     let c = &m.client;
     let _ = writeln!(s, "\nClient");
     let _ = writeln!(
@@ -207,6 +208,36 @@ fn render(m: &ReportModel) -> String {
         }
     }
     s
+}
+
+/// A merged result: a row per input file.
+fn inputs_section(s: &mut String, m: &ReportModel) {
+    if m.inputs.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nInputs");
+    let width = m.inputs.iter().map(|i| i.file.len()).max().unwrap_or(0);
+    let _ = writeln!(
+        s,
+        "  {:<width$}  {:<24}  {:>9}  {:>10}  {:>10}  {:>10}  {:>12}  {:>9}  {:>9}",
+        "file", "started", "duration", "issued", "http err", "failures", "req/s", "p50", "p99"
+    );
+    for i in &m.inputs {
+        let r = &i.requests;
+        let _ = writeln!(
+            s,
+            "  {:<width$}  {:<24}  {:>9}  {:>10}  {:>10}  {:>10}  {:>12}  {:>9}  {:>9}",
+            i.file,
+            i.started_at,
+            format!("{:.2} s", i.duration_s),
+            format_count(r.issued),
+            format_count(r.http_errors),
+            format_count(r.failures),
+            format_rate(r.per_second),
+            format_micros(i.latency_us.p50),
+            format_micros(i.latency_us.p99)
+        );
+    }
 }
 
 fn connections_section(s: &mut String, m: &ReportModel) {

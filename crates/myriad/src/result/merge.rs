@@ -1,0 +1,187 @@
+//! Several results of the same targets merged into one [`Summary`], exactly:
+//! the same machinery merges the shards of one run and separate runs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{unix_ms, wire, ResultError, ResultFile};
+use crate::config::Stop;
+use crate::metrics::Tally;
+use crate::summary::{InputSummary, IntervalStats, KernelUsage, Summary};
+
+/// Merges result files into one summary, thresholds judged again (the union
+/// of the files' thresholds; replace them and call [`Summary::judged`] to
+/// judge others).
+///
+/// - The files must load the same targets (the same URLs in the same order)
+///   with the same statistics interval; otherwise [`ResultError::Incompatible`]
+///   names the first file and the one that differs.
+/// - Counts are summed and histograms merged, so every percentile of the
+///   merged result is the percentile of all requests together.
+/// - Time runs from the earliest start to the latest end by the wall clock
+///   (for shards of one run: the run), and rates are over that span less the
+///   longest warm-up.
+/// - The time series is aligned by the wall clock: each interval goes to the
+///   slot of its start (rounded to a multiple of the interval length since
+///   the Unix epoch), the intervals of one slot are merged, and their figures
+///   computed again from the merged tallies.
+/// - Levels and machine facts: connections, processes, CPU time and memory
+///   are summed; the machine is the first file's.
+/// - [`Summary::inputs`] keeps each file's totals, in the order given.
+///
+/// One file gives its own summary, unchanged.
+pub fn merge(files: Vec<ResultFile>) -> Result<Summary, ResultError> {
+    let Some(first) = files.first() else {
+        return Err(ResultError::Empty);
+    };
+    for other in &files[1..] {
+        let incompatible = |why: String| ResultError::Incompatible {
+            first: first.source.clone(),
+            other: other.source.clone(),
+            why,
+        };
+        if other.target_urls() != first.target_urls() {
+            return Err(incompatible(format!(
+                "they load different targets ({} vs {})",
+                first.target_urls().join(", "),
+                other.target_urls().join(", ")
+            )));
+        }
+        if other.run.stats_interval_ns != first.run.stats_interval_ns {
+            return Err(incompatible(format!(
+                "their statistics intervals differ ({:?} vs {:?}); use the same --stats-interval",
+                Duration::from_nanos(first.run.stats_interval_ns),
+                Duration::from_nanos(other.run.stats_interval_ns)
+            )));
+        }
+    }
+    if files.len() == 1 {
+        return files
+            .into_iter()
+            .next()
+            .ok_or(ResultError::Empty)?
+            .into_summary();
+    }
+    let mut inputs = Vec::with_capacity(files.len());
+    for file in files {
+        let name = file.source.clone();
+        inputs.push((name, file.into_summary()?));
+    }
+    let mut merged: Option<Summary> = None;
+    for (name, s) in &inputs {
+        match merged.as_mut() {
+            None => merged = Some(s.clone()),
+            Some(m) => add(m, s),
+        }
+        if let Some(m) = merged.as_mut() {
+            m.inputs.push(InputSummary {
+                name: name.clone(),
+                started_at: s.started_at,
+                elapsed: s.elapsed,
+                warmup_duration: s.warmup_duration,
+                total: s.total.clone(),
+            });
+        }
+    }
+    let Some(mut m) = merged else {
+        return Err(ResultError::Empty);
+    };
+    m.worker_failures = inputs
+        .iter()
+        .flat_map(|(name, s)| {
+            s.worker_failures
+                .iter()
+                .map(move |f| format!("{name}: {f}"))
+        })
+        .collect();
+    m.series = series(&inputs, m.stats_interval, unix_ms(m.started_at))?;
+    let mut thresholds = Vec::new();
+    for t in inputs.iter().flat_map(|(_, s)| &s.thresholds) {
+        if !thresholds.contains(t) {
+            thresholds.push(t.clone());
+        }
+    }
+    m.thresholds = thresholds;
+    Ok(m.judged())
+}
+
+/// Adds `s` into `m` (see [`merge`] for what each figure becomes).
+fn add(m: &mut Summary, s: &Summary) {
+    let end = (m.started_at + m.elapsed).max(s.started_at + s.elapsed);
+    m.started_at = m.started_at.min(s.started_at);
+    m.elapsed = end.duration_since(m.started_at).unwrap_or_default();
+    m.connections += s.connections;
+    m.threads = m.threads.max(s.threads);
+    m.processes += s.processes;
+    m.source_addresses += s.source_addresses;
+    m.stop = match (m.stop, s.stop) {
+        (Stop::Requests(a), Stop::Requests(b)) => Stop::Requests(a + b),
+        (Stop::Duration(a), Stop::Duration(b)) => Stop::Duration(a.max(b)),
+        (first, _) => first,
+    };
+    m.keep_alive &= s.keep_alive;
+    m.total.merge(&s.total);
+    for (a, b) in m.targets.iter_mut().zip(&s.targets) {
+        a.tally.merge(&b.tally);
+    }
+    m.connections_opened += s.connections_opened;
+    // Same bounds on both sides (decoded into myriad's), so adding cannot fail.
+    let _ = m.connect_latency.add(&s.connect_latency);
+    let _ = m.tls_handshake.add(&s.tls_handshake);
+    let _ = m.send_lag.add(&s.send_lag);
+    let _ = m.loop_stall.add(&s.loop_stall);
+    m.tls_resumed += s.tls_resumed;
+    m.gauges.add(&s.gauges);
+    m.limits.merge(&s.limits);
+    m.open_files_limit = m.open_files_limit.min(s.open_files_limit);
+    m.cpu.add(s.cpu);
+    m.peak_rss_bytes += s.peak_rss_bytes;
+    m.kernel = match (m.kernel, s.kernel) {
+        (Some(a), Some(b)) => Some(KernelUsage {
+            tcp_buffers: a.tcp_buffers + b.tcp_buffers,
+            slab: a.slab + b.slab,
+            tcp_sockets: a.tcp_sockets + b.tcp_sockets,
+        }),
+        (a, b) => a.or(b),
+    };
+    m.open_model |= s.open_model;
+    m.warmup.merge(&s.warmup);
+    m.warmup_duration = m.warmup_duration.max(s.warmup_duration);
+    m.interrupted |= s.interrupted;
+}
+
+/// The merged time series: intervals aligned to wall-clock slots of `len`,
+/// `t_s` counted from `start_ms`.
+fn series(
+    inputs: &[(String, Summary)],
+    len: Duration,
+    start_ms: u64,
+) -> Result<Vec<IntervalStats>, ResultError> {
+    let len_ns = len.as_nanos().max(1) as i128;
+    // Per slot: the merged tally, warm-up requests, and connections open (the
+    // inputs' levels added: they ran side by side).
+    let mut slots: BTreeMap<i128, (Tally, u64, u64)> = BTreeMap::new();
+    for (name, s) in inputs {
+        let start_ns = i128::from(unix_ms(s.started_at)) * 1_000_000;
+        for interval in &s.series {
+            let at = start_ns + (interval.t_s * 1e9).round() as i128;
+            let slot = (at + len_ns / 2).div_euclid(len_ns);
+            let (tally, warmup, open) = slots.entry(slot).or_default();
+            if let Some(w) = &interval.tally {
+                tally.merge(&Tally::try_from(w.clone()).map_err(|e| wire(name, e))?);
+            }
+            *warmup += interval.warmup_requests;
+            *open += interval.open_connections;
+        }
+    }
+    let start_ns = i128::from(start_ms) * 1_000_000;
+    Ok(slots
+        .into_iter()
+        .map(|(slot, (tally, warmup, open))| {
+            let mut stats = IntervalStats::new(0, len, &tally, warmup);
+            stats.t_s = ((slot * len_ns - start_ns).max(0) as f64) / 1e9;
+            stats.open_connections = open;
+            stats
+        })
+        .collect())
+}
