@@ -7,7 +7,9 @@
 //! `--child` mode ([`child`]).
 //!
 //! `--listen unix:PATH` serves on a Unix socket (one process); `--tls` or
-//! `--tls-cert`/`--tls-key` serve HTTPS ([`tls`]) on either.
+//! `--tls-cert`/`--tls-key` serve HTTPS ([`tls`]) on either. Every listener
+//! speaks HTTP/1.1 and HTTP/2: with prior knowledge (h2c) in cleartext, by
+//! ALPN (`h2`, `http/1.1`) over TLS.
 
 mod child;
 mod supervisor;
@@ -69,6 +71,11 @@ pub struct ServeArgs {
     /// Response status code.
     #[arg(long, value_name = "CODE", default_value = "200", value_parser = clap::value_parser!(u16).range(100..=999))]
     pub status: u16,
+    /// HTTP/2 streams a client may have open at once per connection
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS). HTTP/2 is served with prior
+    /// knowledge (h2c) in cleartext and by ALPN h2 with --tls.
+    #[arg(long, value_name = "N", default_value = "256", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
     /// Server threads per process [default: number of cores; 1 with --workers above 1].
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub threads: Option<usize>,
@@ -141,6 +148,7 @@ impl ServeArgs {
             body_size: self.body_size,
             status: self.status,
             header_timeout: self.header_timeout,
+            max_streams: self.max_streams,
         }
     }
 }
