@@ -402,6 +402,19 @@ mod tests {
         assert!(size <= 256, "connection future is {size} bytes");
     }
 
+    #[test]
+    fn preface_detection() {
+        assert_eq!(Preface::of(PREFACE), Preface::Http2);
+        let mut more = PREFACE.to_vec();
+        more.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+        assert_eq!(Preface::of(&more), Preface::Http2);
+        assert_eq!(Preface::of(b"P"), Preface::Partial);
+        assert_eq!(Preface::of(b"PRI * HTTP/2.0\r\n"), Preface::Partial);
+        assert_eq!(Preface::of(b"POST / HTTP/1.1\r\n"), Preface::Http1);
+        assert_eq!(Preface::of(b"GET / HTTP/1.1\r\n\r\n"), Preface::Http1);
+        assert_eq!(Preface::of(b"PRI * HTTP/1.1\r\n\r\n"), Preface::Http1);
+    }
+
     /// The same on a Unix socket: the stream is generic, the idle state is not
     /// allowed to grow with it.
     #[tokio::test]
