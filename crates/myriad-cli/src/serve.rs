@@ -39,12 +39,14 @@ const CONNECTIONS_PER_WORKER: u64 = 16_000;
 pub struct ServeArgs {
     /// Address to listen on, a range of ports on one IP (127.0.0.1:8080-8099),
     /// or a Unix socket (unix:/tmp/myriad.sock; a stale socket file there is
-    /// replaced).
+    /// replaced). Each serves HTTP/1.1, and HTTP/2 to clients that open with
+    /// its preface (prior knowledge, h2c).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: Endpoint,
     /// Serve HTTPS with a self-signed certificate for localhost, 127.0.0.1 and
     /// ::1, written as PEM to the file the listening line names (for a
-    /// client's --cacert).
+    /// client's --cacert). ALPN offers h2 and http/1.1; without ALPN the
+    /// session is HTTP/1.1.
     #[arg(long)]
     pub tls: bool,
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
@@ -79,8 +81,8 @@ pub struct ServeArgs {
     /// Server threads per process [default: number of cores; 1 with --workers above 1].
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub threads: Option<usize>,
-    /// Close a connection whose request head (or TLS handshake) does not
-    /// arrive within this time.
+    /// Close a connection whose request head (or TLS handshake, or HTTP/2
+    /// preface and SETTINGS) does not arrive within this time.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
     pub header_timeout: Duration,
     /// Server processes sharing the ports: a number, or auto for enough to hold
