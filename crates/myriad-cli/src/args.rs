@@ -38,7 +38,8 @@ struct Cli {
 enum Command {
     /// Load one or more URLs and report throughput, latency and errors.
     Run(Box<RunArgs>),
-    /// Run the built-in target server (HTTP/1.1 or HTTPS, on TCP or a Unix socket).
+    /// Run the built-in target server (HTTP/1.1 and HTTP/2: h2c with prior
+    /// knowledge, or ALPN with --tls; on TCP or a Unix socket).
     Serve(Box<ServeArgs>),
     /// Start the built-in server and make a million requests against it.
     Demo(DemoArgs),

@@ -7,7 +7,9 @@
 //! `--child` mode ([`child`]).
 //!
 //! `--listen unix:PATH` serves on a Unix socket (one process); `--tls` or
-//! `--tls-cert`/`--tls-key` serve HTTPS ([`tls`]) on either.
+//! `--tls-cert`/`--tls-key` serve HTTPS ([`tls`]) on either. Every listener
+//! speaks HTTP/1.1 and HTTP/2: with prior knowledge (h2c) in cleartext, by
+//! ALPN (`h2`, `http/1.1`) over TLS.
 
 mod child;
 mod supervisor;
@@ -37,12 +39,14 @@ const CONNECTIONS_PER_WORKER: u64 = 16_000;
 pub struct ServeArgs {
     /// Address to listen on, a range of ports on one IP (127.0.0.1:8080-8099),
     /// or a Unix socket (unix:/tmp/myriad.sock; a stale socket file there is
-    /// replaced).
+    /// replaced). Each serves HTTP/1.1, and HTTP/2 to clients that open with
+    /// its preface (prior knowledge, h2c).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: Endpoint,
     /// Serve HTTPS with a self-signed certificate for localhost, 127.0.0.1 and
     /// ::1, written as PEM to the file the listening line names (for a
-    /// client's --cacert).
+    /// client's --cacert). ALPN offers h2 and http/1.1; without ALPN the
+    /// session is HTTP/1.1.
     #[arg(long)]
     pub tls: bool,
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
@@ -69,11 +73,16 @@ pub struct ServeArgs {
     /// Response status code.
     #[arg(long, value_name = "CODE", default_value = "200", value_parser = clap::value_parser!(u16).range(100..=999))]
     pub status: u16,
+    /// HTTP/2 streams a client may have open at once per connection
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS). HTTP/2 is served with prior
+    /// knowledge (h2c) in cleartext and by ALPN h2 with --tls.
+    #[arg(long, value_name = "N", default_value = "256", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
     /// Server threads per process [default: number of cores; 1 with --workers above 1].
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub threads: Option<usize>,
-    /// Close a connection whose request head (or TLS handshake) does not
-    /// arrive within this time.
+    /// Close a connection whose request head (or TLS handshake, or HTTP/2
+    /// preface and SETTINGS) does not arrive within this time.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
     pub header_timeout: Duration,
     /// Server processes sharing the ports: a number, or auto for enough to hold
@@ -141,6 +150,7 @@ impl ServeArgs {
             body_size: self.body_size,
             status: self.status,
             header_timeout: self.header_timeout,
+            max_streams: self.max_streams,
         }
     }
 }

@@ -89,3 +89,36 @@ fn goaway_refusals_are_failures_and_answered_streams_succeed() {
     let (plain, _) = nginx.stop();
     plain.assert_requests(succeeded as usize, "h2c with GOAWAY every 1000");
 }
+
+/// `--http2` to nginx's TLS listener without `http2`, which offers only
+/// `http/1.1` in ALPN: every request ends as one `alpn` failure, nothing
+/// reaches nginx, the run still exits 0 (failed requests are data), and the
+/// text report's note says the server did not offer h2.
+#[test]
+fn http2_to_a_server_without_h2_fails_each_request_with_a_note() {
+    let nginx = Nginx::start();
+    let url = nginx.tls_url();
+    let cert = nginx.cert();
+    let r = run_json(&[
+        "--http2", "--cacert", &cert, "-n", "50", "-c", "2", "-p", "10", &url,
+    ]);
+    let t = &r["total"];
+    assert_eq!(t["requests"]["issued"], 50, "{t:#}");
+    assert_eq!(t["errors"]["alpn"], 50, "{t:#}");
+    assert_eq!(t["requests"]["failures"], 50, "{t:#}");
+    assert_eq!(t["requests"]["balanced"], true);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_myriad"))
+        .args(["run", "--http2", "--cacert", &cert, "-n", "20", &url])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("- 20 requests failed because the server did not offer h2 in ALPN"),
+        "{text}"
+    );
+    let (plain, tls) = nginx.stop();
+    plain.assert_requests(0, "plaintext server (unused)");
+    tls.assert_requests(0, "no request reaches a server that refused h2");
+}

@@ -390,35 +390,6 @@ fn https_to_a_plaintext_port_is_a_tls_failure() {
     assert!(r["notes"].to_string().contains("TLS handshake"));
 }
 
-/// `--http2` to `myriad serve --tls`, which offers only `http/1.1` in ALPN:
-/// every request ends as one `alpn` failure, the run still exits 0 (failed
-/// requests are data), and the text report's note says the server did not
-/// offer h2.
-#[test]
-fn http2_to_a_server_without_h2_fails_each_request_with_a_note() {
-    let serve = Serve::start(&["--tls", "--listen", "127.0.0.1:0"]);
-    let url = format!("https://{}/", serve.https_addr());
-    let (code, r) = run_json(&["--http2", "-k", "-n", "50", "-c", "2", "-p", "10", &url]);
-    assert_eq!(code, Some(0));
-    let t = &r["total"];
-    assert_eq!(t["requests"]["issued"], 50, "{t:#}");
-    assert_eq!(t["errors"]["alpn"], 50, "{t:#}");
-    assert_eq!(t["requests"]["failures"], 50, "{t:#}");
-    assert_eq!(t["requests"]["balanced"], true);
-    let out = Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args(["run", "--http2", "-k", "-n", "20", &url])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("- 20 requests failed because the server did not offer h2 in ALPN"),
-        "{text}"
-    );
-    assert!(text.contains("alpn"), "{text}");
-}
-
 #[test]
 fn bad_https_flags_are_one_line_and_exit_2() {
     let url = "https://127.0.0.1:9/";

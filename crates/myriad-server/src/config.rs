@@ -24,18 +24,24 @@ pub struct ServerConfig {
     pub status: u16,
     /// How long a request head may take to arrive once its first byte has. A
     /// connection that is slower is closed (a slowloris defence); idle
-    /// connections with nothing buffered are never timed out.
+    /// connections with nothing buffered are never timed out. For HTTP/2 it
+    /// bounds the client preface and SETTINGS.
     pub header_timeout: Duration,
+    /// Streams an HTTP/2 client may have open at once on one connection
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS); at least 1.
+    pub max_streams: u32,
 }
 
 impl Default for ServerConfig {
-    /// `200 OK` with the two-byte body `ok`, no delay, 10 s header timeout.
+    /// `200 OK` with the two-byte body `ok`, no delay, 10 s header timeout,
+    /// 256 HTTP/2 streams per connection.
     fn default() -> Self {
         ServerConfig {
             delay: Delay::None,
             body_size: 2,
             status: 200,
             header_timeout: Duration::from_secs(10),
+            max_streams: 256,
         }
     }
 }
@@ -44,6 +50,12 @@ impl ServerConfig {
     /// Rejects a config the server cannot honour. `1xx` statuses are interim
     /// responses: a client would keep waiting for a final one that never comes.
     pub(crate) fn validate(&self) -> io::Result<()> {
+        if self.max_streams == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "max_streams is 0: an HTTP/2 client could open no stream",
+            ));
+        }
         if !(200..=999).contains(&self.status) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -281,6 +293,11 @@ mod tests {
         c.status = 101;
         assert!(c.validate().is_err());
         c.status = 1000;
+        assert!(c.validate().is_err());
+        let c = ServerConfig {
+            max_streams: 0,
+            ..ServerConfig::default()
+        };
         assert!(c.validate().is_err());
     }
 }

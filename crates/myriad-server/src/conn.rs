@@ -8,6 +8,13 @@
 //!
 //! The header timeout only runs while part of a request head is buffered, so an
 //! idle keep-alive connection costs no timer and is never closed by the server.
+//!
+//! HTTP/2 with prior knowledge: while a connection is fresh (nothing parsed
+//! yet), the bytes of each read are first compared with the HTTP/2 client
+//! preface. The first bytes that cannot begin it make the connection HTTP/1.1
+//! for good (one comparison of at most 24 bytes, once per connection); the
+//! whole preface hands the connection and the bytes read so far to
+//! `http2::serve`.
 
 use std::future::Future;
 use std::io;
@@ -18,11 +25,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 
 use crate::config::Delay;
+use crate::http2;
 use crate::pool::Lease;
 use crate::request::{RequestParser, MAX_HEAD};
 use crate::response::{Reply, Responses};
 use crate::stats::{OpenGuard, ServerStats};
-use crate::transport::Stream;
+use crate::transport::{Prefixed, Stream};
+
+/// What an HTTP/2 client sends first (RFC 9113, section 3.4); no HTTP/1.1
+/// request starts with it (`PRI` is no method, `HTTP/2.0` no HTTP/1 version).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// How long a closing connection keeps reading (and discarding) what the client
 /// still sends. Closing with unread bytes makes the kernel send a reset, which
@@ -35,9 +47,25 @@ const LINGER_BYTES: usize = 256 * 1024;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub responses: Responses,
+    /// The answer of an HTTP/2 stream.
+    pub h2: http2::Answer,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS of HTTP/2 connections.
+    pub max_streams: u32,
     pub delay: Delay,
     pub header_timeout: Duration,
     pub stats: Arc<ServerStats>,
+    /// Set to true when the server shuts down: HTTP/2 connections (each
+    /// subscribed while it lives) send GOAWAY and finish their streams.
+    pub goaway: tokio::sync::watch::Sender<bool>,
+}
+
+/// How the HTTP/1.1 loop ended.
+enum End {
+    /// The connection is done.
+    Closed,
+    /// The client sent the HTTP/2 preface: the connection is HTTP/2's, with
+    /// the bytes read so far still in the read buffer.
+    Http2,
 }
 
 /// Serves one connection until the client leaves, a reply closes it, the
@@ -62,9 +90,26 @@ pub(crate) fn serve<S: Stream>(
             start: 0,
             parser: RequestParser::new(),
             head_deadline: None,
+            fresh: true,
         },
     };
-    async move { conn.run().await }
+    async move {
+        match conn.run().await? {
+            End::Closed => Ok(()),
+            End::Http2 => {
+                let Conn {
+                    stream,
+                    shared,
+                    _open,
+                    input,
+                } = conn;
+                let stream = Prefixed::new(input.buf, input.start, stream);
+                // Boxed: the HTTP/2 connection state is kilobytes, and an idle
+                // HTTP/1.1 task must not carry room for it.
+                Box::pin(http2::serve(stream, shared, _open)).await
+            }
+        }
+    }
 }
 
 /// A connection's state between reads. While idle it is a few words: the read
@@ -91,6 +136,32 @@ struct Input {
     parser: RequestParser,
     /// When the partly buffered request head must be complete.
     head_deadline: Option<Instant>,
+    /// Nothing parsed yet: the bytes may still be the HTTP/2 preface.
+    fresh: bool,
+}
+
+/// What a fresh connection's first bytes say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Preface {
+    /// The whole HTTP/2 client preface.
+    Http2,
+    /// A prefix of it: read more before deciding.
+    Partial,
+    /// Not HTTP/2 with prior knowledge.
+    Http1,
+}
+
+impl Preface {
+    fn of(bytes: &[u8]) -> Self {
+        let n = bytes.len().min(PREFACE.len());
+        if bytes[..n] != PREFACE[..n] {
+            Preface::Http1
+        } else if n == PREFACE.len() {
+            Preface::Http2
+        } else {
+            Preface::Partial
+        }
+    }
 }
 
 /// The answers to one read.
@@ -104,9 +175,10 @@ enum Batch {
 }
 
 impl<S: Stream> Conn<S> {
-    /// The connection's life. An I/O error ends it like a client close would;
-    /// the caller ignores it.
-    async fn run(&mut self) -> io::Result<()> {
+    /// The connection's life as HTTP/1.1, or until its first bytes show it
+    /// is HTTP/2. An I/O error ends it like a client close would; the caller
+    /// ignores it.
+    async fn run(&mut self) -> io::Result<End> {
         let shared = &*self.shared;
         let stream = &mut self.stream;
         let input = &mut self.input;
@@ -129,7 +201,7 @@ impl<S: Stream> Conn<S> {
                 let reject = Lease::<Vec<Reply>>::take_with(Reply::BadRequest);
                 Box::pin(write_batch(stream, shared, reject)).await?;
                 Box::pin(linger_close(stream)).await;
-                return Ok(());
+                return Ok(End::Closed);
             }
             // `read_buf` fills the spare capacity, so a fresh buffer's pages are
             // never zeroed; the capacity is what the read may take.
@@ -140,12 +212,27 @@ impl<S: Stream> Conn<S> {
                     Ok(n) => n?,
                     Err(_elapsed) => {
                         shared.stats.add_header_timeout();
-                        return Ok(());
+                        return Ok(End::Closed);
                     }
                 },
             };
             if n == 0 {
-                return Ok(());
+                return Ok(End::Closed);
+            }
+            if input.fresh {
+                // A branch on a bool per read; the comparison itself happens
+                // once per connection (or a few times, if the first bytes
+                // trickle in).
+                match Preface::of(&buf[input.start..]) {
+                    Preface::Http2 => return Ok(End::Http2),
+                    Preface::Partial => {
+                        if input.head_deadline.is_none() {
+                            input.head_deadline = Some(Instant::now() + shared.header_timeout);
+                        }
+                        continue;
+                    }
+                    Preface::Http1 => input.fresh = false,
+                }
             }
 
             let (batch, close) = input.consume(shared.header_timeout);
@@ -167,7 +254,7 @@ impl<S: Stream> Conn<S> {
             if close {
                 input.buf = None;
                 Box::pin(linger_close(stream)).await;
-                return Ok(());
+                return Ok(End::Closed);
             }
         }
     }
@@ -293,6 +380,9 @@ mod tests {
             delay: Delay::None,
             header_timeout: Duration::from_secs(1),
             stats: Arc::new(ServerStats::new()),
+            h2: http2::Answer::new(&crate::ServerConfig::default()).unwrap(),
+            max_streams: 256,
+            goaway: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -310,6 +400,19 @@ mod tests {
         let task = serve(stream, shared, open);
         let size = std::mem::size_of_val(&task);
         assert!(size <= 256, "connection future is {size} bytes");
+    }
+
+    #[test]
+    fn preface_detection() {
+        assert_eq!(Preface::of(PREFACE), Preface::Http2);
+        let mut more = PREFACE.to_vec();
+        more.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+        assert_eq!(Preface::of(&more), Preface::Http2);
+        assert_eq!(Preface::of(b"P"), Preface::Partial);
+        assert_eq!(Preface::of(b"PRI * HTTP/2.0\r\n"), Preface::Partial);
+        assert_eq!(Preface::of(b"POST / HTTP/1.1\r\n"), Preface::Http1);
+        assert_eq!(Preface::of(b"GET / HTTP/1.1\r\n\r\n"), Preface::Http1);
+        assert_eq!(Preface::of(b"PRI * HTTP/1.1\r\n\r\n"), Preface::Http1);
     }
 
     /// The same on a Unix socket: the stream is generic, the idle state is not

@@ -158,8 +158,9 @@ impl ServerHandle {
         self.stats.snapshot()
     }
 
-    /// Stops accepting, closes every connection, joins the server's threads and
-    /// returns the final counters.
+    /// Stops accepting, lets HTTP/2 connections finish the streams they
+    /// accepted after their GOAWAY (for at most 5 s), closes every connection,
+    /// joins the server's threads and returns the final counters.
     pub fn shutdown(mut self) -> StatsSnapshot {
         self.stop_and_join();
         self.stats.snapshot()

@@ -1,4 +1,4 @@
-//! myriad-server: the built-in HTTP/1.1 target of the myriad load tool.
+//! myriad-server: the built-in HTTP/1.1 and HTTP/2 target of the myriad load tool.
 //!
 //! It answers every request with the same configured status and body, after a
 //! configurable delay, as fast as it can otherwise: it is both the target of
@@ -19,7 +19,11 @@
 //!   under the header timeout before a connection's task proper.
 //! - `conn`: one task per connection, generic over its stream: wait for readiness, borrow a buffer,
 //!   read, feed the parser, write all of one read's answers in one write;
-//!   header timeout against slowloris clients. An idle connection is its task
+//!   header timeout against slowloris clients. A fresh connection whose first
+//!   bytes are the HTTP/2 client preface is handed to `http2`.
+//! - `http2`: an HTTP/2 connection (h2's server): reached by prior knowledge
+//!   on cleartext (h2c) or by ALPN `h2` over TLS; every stream gets the same
+//!   answer, delay and counting as an HTTP/1.1 request; GOAWAY at shutdown. An idle connection is its task
 //!   (about 220 bytes on TCP or a Unix socket) and its socket, nothing more;
 //!   over TLS it also holds the rustls session, which is the TLS stream's.
 //! - `pool`: per-thread pools of read and write buffers, borrowed only while a
@@ -47,6 +51,7 @@
 pub mod config;
 mod conn;
 mod handle;
+mod http2;
 pub mod listen;
 mod pool;
 mod request;
@@ -82,9 +87,13 @@ use response::Responses;
 /// descriptors (or memory): retrying at once would spin, giving up would end
 /// the server over a transient condition.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+/// How long a stopping server lets its HTTP/2 connections finish the streams
+/// they accepted before their GOAWAY; then every connection is closed.
+const HTTP2_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Serves HTTP/1.1 on TCP `listeners` until `shutdown` resolves, counting
-/// into `stats`: [`serve`] without TLS, for TCP listeners only.
+/// Serves HTTP/1.1 and HTTP/2 (prior knowledge) on TCP `listeners` until
+/// `shutdown` resolves, counting into `stats`: [`serve`] without TLS, for TCP
+/// listeners only.
 pub async fn run(
     listeners: Vec<TcpListener>,
     config: ServerConfig,
@@ -95,13 +104,20 @@ pub async fn run(
     serve(listeners, config, None, stats, shutdown).await
 }
 
-/// Serves HTTP/1.1 on `listeners` (TCP and Unix sockets alike), over TLS when
-/// `tls` is given, until `shutdown` resolves, counting into `stats`.
+/// Serves HTTP/1.1 and HTTP/2 on `listeners` (TCP and Unix sockets alike),
+/// over TLS when `tls` is given, until `shutdown` resolves, counting into
+/// `stats`.
+///
+/// Without TLS a connection is HTTP/2 when it starts with the HTTP/2 client
+/// preface (prior knowledge), HTTP/1.1 otherwise; with TLS, ALPN decides
+/// (`h2`, or HTTP/1.1 when the client offers no protocol the server knows).
 ///
 /// One accept loop takes connections from every listener in turn; each
 /// accepted connection gets its own task. When `shutdown` resolves the loop
-/// stops accepting, aborts every connection task and waits for them to end,
-/// so none outlives this call (dropping the returned future aborts them too).
+/// stops accepting and every HTTP/2 connection sends GOAWAY; once they have
+/// finished their streams (for at most 5 s), every
+/// connection task is aborted and awaited, so none outlives this call
+/// (dropping the returned future aborts them too).
 /// Returns an error only if the config is invalid, `listeners` is empty, or a
 /// listener fails for good; out-of-descriptor errors are waited out.
 pub async fn serve(
@@ -120,9 +136,12 @@ pub async fn serve(
     config.validate()?;
     let shared = Arc::new(Shared {
         responses: Responses::new(&config),
+        h2: http2::Answer::new(&config)?,
+        max_streams: config.max_streams,
         delay: config.delay,
         header_timeout: config.header_timeout,
         stats,
+        goaway: tokio::sync::watch::Sender::new(false),
     });
     // A JoinSet rather than detached tasks: aborting it is how shutdown closes
     // every connection, and dropping it does the same if `run` is dropped.
@@ -169,6 +188,10 @@ pub async fn serve(
             },
         }
     };
+    // HTTP/2 connections end by themselves once their streams are answered;
+    // `closed` waits for the last of them (at once if there is none).
+    shared.goaway.send_replace(true);
+    let _ = tokio::time::timeout(HTTP2_SHUTDOWN_GRACE, shared.goaway.closed()).await;
     connections.shutdown().await;
     result
 }

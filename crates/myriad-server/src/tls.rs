@@ -2,8 +2,9 @@
 //! it once at start ([`Tls`]), and the handshake step of a connection.
 //!
 //! rustls with the `ring` provider (it builds quickly and needs no C
-//! toolchain beyond a compiler). ALPN offers `http/1.1` only, until the
-//! server speaks HTTP/2. The handshake runs under the header timeout: a
+//! toolchain beyond a compiler). ALPN offers `h2` and `http/1.1`: the
+//! protocol it agrees on chooses the session, and a client that names none
+//! gets HTTP/1.1. The handshake runs under the header timeout: a
 //! client that connects and never sends a ClientHello is closed like one that
 //! never finishes its request head.
 
@@ -18,6 +19,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::conn::{self, Shared};
+use crate::http2;
 use crate::stats::OpenGuard;
 use crate::transport::Stream;
 
@@ -161,15 +163,15 @@ impl TlsIdentity {
     }
 
     /// The server-side TLS setup for this identity: rustls with `ring`,
-    /// TLS 1.2 and 1.3, ALPN `http/1.1`. Fails if the key does not match the
-    /// certificate.
+    /// TLS 1.2 and 1.3, ALPN `h2` and `http/1.1` (in the server's order of
+    /// preference). Fails if the key does not match the certificate.
     pub fn acceptor(&self) -> Result<Tls, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_single_cert(self.chain.clone(), self.key.clone_key())?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Tls {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
         })
@@ -207,8 +209,8 @@ impl Tls {
 }
 
 /// One TLS connection: the handshake (under the header timeout, counted as a
-/// handshake or a handshake failure), then the same HTTP/1.1 task as plain
-/// connections.
+/// handshake or a handshake failure), then HTTP/2 if ALPN chose `h2`, or
+/// else the same HTTP/1.1 task as plain connections.
 pub(crate) async fn handshake_then_serve<S: Stream>(
     tls: Tls,
     stream: S,
@@ -219,7 +221,11 @@ pub(crate) async fn handshake_then_serve<S: Stream>(
     match timeout_at(deadline, tls.acceptor.accept(stream)).await {
         Ok(Ok(stream)) => {
             shared.stats.add_handshake();
-            conn::serve(stream, shared, open).await
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                Box::pin(http2::serve(stream, shared, open)).await
+            } else {
+                conn::serve(stream, shared, open).await
+            }
         }
         Ok(Err(_)) => {
             shared.stats.add_handshake_failure();

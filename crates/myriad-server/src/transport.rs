@@ -1,6 +1,7 @@
 //! What a connection is carried on: the private `Stream` trait of the connection
-//! task, the listeners of the accept loop ([`Listener`], [`StdListener`]), and
-//! [`bind_unix`].
+//! task, the listeners of the accept loop ([`Listener`], [`StdListener`]),
+//! [`bind_unix`], and the private `Prefixed` stream that gives the HTTP/2
+//! server the bytes the HTTP/1.1 task had already read.
 //!
 //! The connection task only needs bytes in, bytes out, and a way to wait for
 //! input without holding a buffer. TCP and Unix sockets give that wait from
@@ -9,10 +10,13 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+use crate::pool::Lease;
 
 /// A byte stream a connection task can serve: readable, writable, and able to
 /// wait for input without a buffer (so an idle connection holds none).
@@ -44,6 +48,82 @@ impl<S: Stream> Stream for tokio_rustls::server::TlsStream<S> {
         } else {
             Poll::Ready(Ok(()))
         }
+    }
+}
+
+/// A stream whose first bytes were already read: reads return `prefix` first,
+/// then the stream's own bytes; writes go straight to the stream.
+///
+/// The HTTP/1.1 task reads a connection's first bytes anyway; when they are
+/// the HTTP/2 client preface, it hands them (in the pooled buffer they were
+/// read into) and the stream to the HTTP/2 server this way, so telling the
+/// protocols apart costs no extra syscall (a `peek` would cost one per
+/// connection).
+pub(crate) struct Prefixed<S> {
+    /// Unread bytes are `prefix[at..]`; the buffer goes back to the pool as
+    /// soon as they are all read.
+    prefix: Option<Lease<Vec<u8>>>,
+    at: usize,
+    inner: S,
+}
+
+impl<S> Prefixed<S> {
+    /// `inner`, whose reads start with `prefix[at..]`.
+    pub(crate) fn new(prefix: Option<Lease<Vec<u8>>>, at: usize, inner: S) -> Self {
+        Prefixed { prefix, at, inner }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if let Some(prefix) = &this.prefix {
+            let rest = prefix.get(this.at..).unwrap_or_default();
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.at += n;
+            if this.at >= prefix.len() {
+                this.prefix = None;
+            }
+            if n > 0 {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
