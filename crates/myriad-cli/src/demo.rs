@@ -121,6 +121,10 @@ pub fn execute(args: DemoArgs) -> i32 {
         stop: Stop::Requests(args.requests),
     };
     config.threads = client_threads;
+    // The built-in server's threads (`myriad-server`, `myriad-server-worker`)
+    // are told apart from the client's by name: its CPU is reported as the
+    // target's.
+    config.watch.threads_named = Some("myriad-server".into());
     config.tls.cacerts = cert_file.iter().cloned().collect();
     let plan = match Plan::new(config) {
         Ok(p) => p,

@@ -76,6 +76,10 @@ pub struct RunArgs {
     /// (repeatable); a failed one makes the exit code 1.
     #[arg(long = "threshold", value_name = "CHECK")]
     pub thresholds: Vec<myriad::threshold::Threshold>,
+    /// Also sample this process's CPU and memory every interval (the server
+    /// under load); repeatable. A pid that does not exist is refused.
+    #[arg(long = "watch-pid", value_name = "PID")]
+    pub watch_pids: Vec<u32>,
 }
 
 /// Runs `myriad run` and returns the exit code.
@@ -283,6 +287,7 @@ fn to_config(args: &RunArgs) -> Result<(Config, Vec<Box<dyn Sink>>), String> {
     config.warmup = args.warmup;
     config.stats_interval = args.stats_interval;
     config.thresholds = args.thresholds.clone();
+    config.watch.pids = args.watch_pids.clone();
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(path) = &args.hdr_log {
         let log = HdrLogSink::create(path)

@@ -59,7 +59,7 @@ pub struct KernelUsage {
 }
 
 /// One statistics interval of the time series.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntervalStats {
     /// Start of the interval, seconds since the run started.
     pub t_s: f64,
@@ -81,6 +81,10 @@ pub struct IntervalStats {
     pub max_us: u64,
     /// Warm-up requests that ended in the interval (not in the other figures).
     pub warmup_requests: u64,
+    /// Resources used over the interval (client, watched targets, network),
+    /// sampled by the collector when the interval completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::resources::ResourceSample>,
 }
 
 impl IntervalStats {
@@ -99,6 +103,7 @@ impl IntervalStats {
             p99_us: q(0.99),
             max_us: if h.is_empty() { 0 } else { h.max() },
             warmup_requests,
+            resources: None,
         }
     }
 }
