@@ -4,7 +4,7 @@
 //! makes the requests over the original experiment's 1,000 concurrent
 //! connections, prints the report and sets it beside the original figures.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use clap::Args;
 
@@ -13,7 +13,7 @@ use myriad::{Config, Load, Plan, Stop, Summary};
 use myriad_server::ServerConfig;
 
 use crate::args::{at_least_one, at_least_one_u64, EXIT_FAILURE, EXIT_USAGE};
-use crate::run::{drive, emit, outputs};
+use crate::run::{drive, emit, outputs, Live};
 
 /// The original experiment (Python asyncio + aiohttp, a semaphore of 1,000):
 /// one million requests in about nine minutes, 3.8 GB of client memory.
@@ -36,9 +36,12 @@ pub struct DemoArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// No live progress line.
+    /// No dashboard and no live progress line.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// No live dashboard on a terminal: the plain progress line instead.
+    #[arg(long)]
+    pub no_tui: bool,
     /// The demo over HTTPS: the built-in server with a self-signed
     /// certificate, which the client verifies (it trusts just that one).
     #[arg(long)]
@@ -133,18 +136,18 @@ pub fn execute(args: DemoArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
+    // The engine's own plan says how many client threads it will use.
+    let header = format!(
+        "myriad demo: {} requests over {} connections to the built-in server at {url} (server delay {delay}; {server_threads} server + {} client threads)",
+        format_count(args.requests),
+        format_count(args.connections as u64),
+        plan.shape.threads_per_process,
+    );
     if !args.json {
-        // The engine's own plan says how many client threads it will use.
-        let threads = plan.shape.threads_per_process;
-        eprintln!(
-            "myriad demo: {} requests over {} connections to the built-in server at {url} (server delay {delay}; {server_threads} server + {} client threads)",
-            format_count(args.requests),
-            format_count(args.connections as u64),
-            threads,
-        );
+        eprintln!("{header}");
     }
-    let show = !args.quiet && !args.json && std::io::stdout().is_terminal();
-    let summary = match drive(plan, Vec::new(), show) {
+    let live = Live::choose(args.quiet || args.json, args.no_tui, header);
+    let summary = match drive(plan, Vec::new(), live) {
         Ok(s) => s,
         Err(code) => return code,
     };

@@ -2,6 +2,7 @@
 //! outcome to an exit code.
 
 mod args;
+mod dashboard;
 mod demo;
 mod find_max;
 mod load;

@@ -16,7 +16,7 @@ use crate::args::{
     EXIT_USAGE,
 };
 use crate::load::LoadArgs;
-use crate::{progress, signal};
+use crate::{dashboard, progress, signal};
 
 /// `myriad run`.
 #[derive(Debug, Args)]
@@ -35,9 +35,12 @@ pub struct RunArgs {
     /// Also write the JSON report to FILE.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// No banner and no live progress line.
+    /// No banner, no dashboard and no live progress line.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// No live dashboard on a terminal: the plain progress line instead.
+    #[arg(long)]
+    pub no_tui: bool,
     /// Mostly-idle connections: each sends one request per DURATION and holds
     /// its connection in between (use with -z).
     #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
@@ -127,18 +130,45 @@ pub fn execute(args: RunArgs) -> i32 {
             eprint!("{}", plan.describe());
         }
     }
-    let show = !args.quiet && !args.json && std::io::stdout().is_terminal();
-    let summary = match drive(plan, sinks, show) {
+    let live = Live::choose(args.quiet || args.json, args.no_tui, banner(&plan));
+    let summary = match drive(plan, sinks, live) {
         Ok(s) => s,
         Err(code) => return code,
     };
     emit(&summary, outputs(args.json, output))
 }
 
-/// Starts a planned run with `sinks` on its live feed, shows progress,
+/// How a run shows itself while it goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Live {
+    /// Nothing (`-q`, `--json`, or no terminal at all).
+    Nothing,
+    /// The progress line on stderr.
+    Line,
+    /// The dashboard on stdout, under this title.
+    Dashboard(String),
+}
+
+impl Live {
+    /// The dashboard when stdout is a terminal (unless `--no-tui`), else the
+    /// progress line when stderr is one; nothing when `quiet` (`-q`, `--json`).
+    pub fn choose(quiet: bool, no_tui: bool, title: String) -> Live {
+        if quiet {
+            Live::Nothing
+        } else if !no_tui && std::io::stdout().is_terminal() {
+            Live::Dashboard(title)
+        } else if std::io::stderr().is_terminal() {
+            Live::Line
+        } else {
+            Live::Nothing
+        }
+    }
+}
+
+/// Starts a planned run with `sinks` on its live feed, shows it going on,
 /// handles Ctrl-C, and returns the summary (or the exit code of a failure,
 /// with its message printed).
-pub fn drive(plan: Plan, sinks: Vec<Box<dyn Sink>>, show_progress: bool) -> Result<Summary, i32> {
+pub fn drive(plan: Plan, sinks: Vec<Box<dyn Sink>>, live: Live) -> Result<Summary, i32> {
     let run = match myriad::start_plan(plan) {
         Ok(run) => run,
         Err(RunError::Config(e)) => {
@@ -154,7 +184,16 @@ pub fn drive(plan: Plan, sinks: Vec<Box<dyn Sink>>, show_progress: bool) -> Resu
         run.subscribe(sink);
     }
     signal::cancel_on_interrupt(run.cancel_token());
-    progress::watch(&run, show_progress);
+    match live {
+        Live::Dashboard(title) => {
+            if let Err(e) = dashboard::watch(&run, title) {
+                eprintln!("warning: cannot draw the dashboard ({e}); showing the progress line");
+                progress::watch(&run, true);
+            }
+        }
+        Live::Line => progress::watch(&run, true),
+        Live::Nothing => progress::watch(&run, false),
+    }
     run.wait().map_err(|e| {
         eprintln!("error: {e}");
         EXIT_FAILURE
