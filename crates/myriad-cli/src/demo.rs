@@ -4,7 +4,7 @@
 //! makes the requests over the original experiment's 1,000 concurrent
 //! connections, prints the report and sets it beside the original figures.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use clap::Args;
 
@@ -13,7 +13,7 @@ use myriad::{Config, Load, Plan, Stop, Summary};
 use myriad_server::ServerConfig;
 
 use crate::args::{at_least_one, at_least_one_u64, EXIT_FAILURE, EXIT_USAGE};
-use crate::run::{create_report_file, drive, emit, html_output, outputs, Format};
+use crate::run::{create_report_file, drive, emit, html_output, outputs, Format, Live};
 
 /// The original experiment (Python asyncio + aiohttp, a semaphore of 1,000):
 /// one million requests in about nine minutes, 3.8 GB of client memory.
@@ -39,9 +39,12 @@ pub struct DemoArgs {
     /// Also write a result file to FILE (see `myriad run -o`).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
-    /// No live progress line.
+    /// No dashboard and no live progress line.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// No live dashboard on a terminal: the plain progress line instead.
+    #[arg(long)]
+    pub no_tui: bool,
     /// Also write the report, with the comparison, as one self-contained HTML file.
     #[arg(long, value_name = "FILE")]
     pub html: Option<std::path::PathBuf>,
@@ -131,6 +134,10 @@ pub fn execute(args: DemoArgs) -> i32 {
         stop: Stop::Requests(args.requests),
     };
     config.threads = client_threads;
+    // The built-in server's threads (`myriad-server`, `myriad-server-worker`)
+    // are told apart from the client's by name: its CPU is reported as the
+    // target's.
+    config.watch.threads_named = Some("myriad-server".into());
     config.tls.cacerts = cert_file.iter().cloned().collect();
     let output = match create_report_file("-o/--output", args.output.as_deref()) {
         Ok(f) => f,
@@ -144,18 +151,18 @@ pub fn execute(args: DemoArgs) -> i32 {
         }
     };
     let ran = output.is_some().then(|| plan.config.clone());
-    if !args.json {
-        // The engine's own plan says how many client threads it will use.
-        let threads = plan.shape.threads_per_process;
-        eprintln!(
-            "myriad demo: {} requests over {} connections to the built-in server at {url} (server delay {delay}; {server_threads} server + {} client threads)",
+    // The engine's own plan says how many client threads it will use.
+    let header = format!(
+        "myriad demo: {} requests over {} connections to the built-in server at {url} (server delay {delay}; {server_threads} server + {} client threads)",
             format_count(args.requests),
             format_count(args.connections as u64),
-            threads,
-        );
+            plan.shape.threads_per_process,
+    );
+    if !args.json {
+        eprintln!("{header}");
     }
-    let show = !args.quiet && !args.json && std::io::stdout().is_terminal();
-    let summary = match drive(plan, Vec::new(), show) {
+    let live = Live::choose(args.quiet || args.json, args.no_tui, header);
+    let summary = match drive(plan, Vec::new(), live) {
         Ok(s) => s,
         Err(code) => return code,
     };

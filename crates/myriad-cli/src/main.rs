@@ -3,6 +3,7 @@
 
 mod args;
 mod compare;
+mod dashboard;
 mod demo;
 mod find_max;
 mod load;

@@ -1,5 +1,6 @@
-//! The live progress line, drawn on stderr while a run goes on, only when stdout
-//! is a terminal and the user did not ask for quiet or JSON.
+//! The live progress line, drawn on stderr while a run goes on when the
+//! dashboard is not (`--no-tui`, or stdout not a terminal) and the user did
+//! not ask for quiet or JSON.
 //!
 //! The bar's position comes from the workers' counters (redrawn every 100 ms);
 //! the rate and latency come from the engine's live feed ([`myriad::feed`]):

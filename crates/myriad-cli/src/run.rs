@@ -19,7 +19,7 @@ use crate::args::{
     EXIT_USAGE,
 };
 use crate::load::LoadArgs;
-use crate::{progress, signal};
+use crate::{dashboard, progress, signal};
 
 /// `myriad run`.
 #[derive(Debug, Args)]
@@ -44,9 +44,12 @@ pub struct RunArgs {
     /// included, opens offline).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// No banner and no live progress line.
+    /// No banner, no dashboard and no live progress line.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// No live dashboard on a terminal: the plain progress line instead.
+    #[arg(long)]
+    pub no_tui: bool,
     /// Mostly-idle connections: each sends one request per DURATION and holds
     /// its connection in between (use with -z).
     #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
@@ -85,6 +88,10 @@ pub struct RunArgs {
     /// (repeatable); a failed one makes the exit code 1.
     #[arg(long = "threshold", value_name = "CHECK")]
     pub thresholds: Vec<myriad::threshold::Threshold>,
+    /// Also sample this process's CPU and memory every interval (the server
+    /// under load); repeatable. A pid that does not exist is refused.
+    #[arg(long = "watch-pid", value_name = "PID")]
+    pub watch_pids: Vec<u32>,
 }
 
 /// Runs `myriad run` and returns the exit code.
@@ -126,10 +133,10 @@ pub fn execute(args: RunArgs) -> i32 {
             eprint!("{}", plan.describe());
         }
     }
-    let show = !args.quiet && !args.json && std::io::stdout().is_terminal();
+    let live = Live::choose(args.quiet || args.json, args.no_tui, banner(&plan));
     // What the result file records as the settings asked for.
     let config = output.is_some().then(|| plan.config.clone());
-    let summary = match drive(plan, sinks, show) {
+    let summary = match drive(plan, sinks, live) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -164,10 +171,37 @@ pub fn html_output(file: Option<File>, title: String) -> Option<Output> {
     })
 }
 
-/// Starts a planned run with `sinks` on its live feed, shows progress,
+/// How a run shows itself while it goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Live {
+    /// Nothing (`-q`, `--json`, or no terminal at all).
+    Nothing,
+    /// The progress line on stderr.
+    Line,
+    /// The dashboard on stdout, under this title.
+    Dashboard(String),
+}
+
+impl Live {
+    /// The dashboard when stdout is a terminal (unless `--no-tui`), else the
+    /// progress line when stderr is one; nothing when `quiet` (`-q`, `--json`).
+    pub fn choose(quiet: bool, no_tui: bool, title: String) -> Live {
+        if quiet {
+            Live::Nothing
+        } else if !no_tui && std::io::stdout().is_terminal() {
+            Live::Dashboard(title)
+        } else if std::io::stderr().is_terminal() {
+            Live::Line
+        } else {
+            Live::Nothing
+        }
+    }
+}
+
+/// Starts a planned run with `sinks` on its live feed, shows it going on,
 /// handles Ctrl-C, and returns the summary (or the exit code of a failure,
 /// with its message printed).
-pub fn drive(plan: Plan, sinks: Vec<Box<dyn Sink>>, show_progress: bool) -> Result<Summary, i32> {
+pub fn drive(plan: Plan, sinks: Vec<Box<dyn Sink>>, live: Live) -> Result<Summary, i32> {
     let run = match myriad::start_plan(plan) {
         Ok(run) => run,
         Err(RunError::Config(e)) => {
@@ -183,7 +217,16 @@ pub fn drive(plan: Plan, sinks: Vec<Box<dyn Sink>>, show_progress: bool) -> Resu
         run.subscribe(sink);
     }
     signal::cancel_on_interrupt(run.cancel_token());
-    progress::watch(&run, show_progress);
+    match live {
+        Live::Dashboard(title) => {
+            if let Err(e) = dashboard::watch(&run, title) {
+                eprintln!("warning: cannot draw the dashboard ({e}); showing the progress line");
+                progress::watch(&run, true);
+            }
+        }
+        Live::Line => progress::watch(&run, true),
+        Live::Nothing => progress::watch(&run, false),
+    }
     run.wait().map_err(|e| {
         eprintln!("error: {e}");
         EXIT_FAILURE
@@ -347,6 +390,7 @@ fn to_config(args: &RunArgs) -> Result<(Config, Vec<Box<dyn Sink>>), String> {
     config.warmup = args.warmup;
     config.stats_interval = args.stats_interval;
     config.thresholds = args.thresholds.clone();
+    config.watch.pids = args.watch_pids.clone();
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(path) = &args.hdr_log {
         let log = HdrLogSink::create(path)

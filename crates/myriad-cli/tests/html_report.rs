@@ -163,7 +163,10 @@ fn run_html_report_shows_the_runs_figures_and_charts() {
             "chart-latency",
             "chart-spectrum",
             "chart-errors",
-            "chart-connections"
+            "chart-connections",
+            "chart-cpu",
+            "chart-memory",
+            "chart-network"
         ]
     );
     for c in seen["charts"].as_array().unwrap() {

@@ -73,6 +73,9 @@ pub enum ConfigError {
     /// A `--unix-socket` path that is not a socket.
     #[error("{0}")]
     UnixSocket(String),
+    /// A `--watch-pid` that is not a running process.
+    #[error("--watch-pid {0}: no such process; give the pid of the server under load (nothing was sent)")]
+    WatchPid(u32),
     /// An HTTP/2 setting that does not fit the rest, or a request HTTP/2
     /// cannot carry.
     #[error("{0}")]
@@ -701,6 +704,10 @@ pub struct Config {
     /// than one process; the `myriad` binary sets it to `myriad __worker`.
     #[serde(skip)]
     pub worker_command: Option<Vec<OsString>>,
+    /// What to measure besides the client (`--watch-pid`, the demo's
+    /// built-in server); the parent samples it, worker processes never do.
+    #[serde(skip)]
+    pub watch: crate::resources::Watch,
 }
 
 impl Config {
@@ -802,6 +809,7 @@ impl Config {
             stats_interval: Duration::from_secs(1),
             thresholds: Vec::new(),
             worker_command: None,
+            watch: crate::resources::Watch::default(),
         }
     }
 
@@ -852,6 +860,9 @@ impl Config {
             return Err(ConfigError::Conflict(
                 "--pipeline sends several requests on one connection; leave out --disable-keepalive",
             ));
+        }
+        if let Some(pid) = self.watch.missing_pid() {
+            return Err(ConfigError::WatchPid(pid));
         }
         if let Some(path) = &self.unix_socket {
             use std::os::unix::fs::FileTypeExt;

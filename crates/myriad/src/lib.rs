@@ -49,6 +49,9 @@
 //!   sides speak.
 //! - [`tls`]: the rustls client configuration of `https://` targets
 //!   (system roots plus `--cacert`, `-k`, client certificates, ALPN).
+//! - [`resources`]: the client's and the watched targets' CPU and memory,
+//!   and the traffic on the interface that carries the run, sampled from
+//!   `/proc` by the collector once per statistics interval.
 //! - [`units`]: counts, durations and sizes as people read them.
 //! - [`sys`]: CPU time, peak memory, open-files limit, kernel memory, sysctls;
 //!   the engine reads it, reports never do.
@@ -84,6 +87,7 @@ pub mod find_max;
 pub mod metrics;
 pub mod proto;
 pub mod report;
+pub mod resources;
 pub mod result;
 pub mod schedule;
 pub mod summary;

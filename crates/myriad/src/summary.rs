@@ -96,6 +96,10 @@ pub struct IntervalStats {
     /// report.
     #[serde(skip)]
     pub tally: Option<WireTally>,
+    /// Resources used over the interval (client, watched targets, network),
+    /// sampled by the collector when the interval completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::resources::ResourceSample>,
 }
 
 impl IntervalStats {
@@ -116,6 +120,7 @@ impl IntervalStats {
             warmup_requests,
             open_connections: 0,
             tally: Some(WireTally::compressed(t)),
+            resources: None,
         }
     }
 }

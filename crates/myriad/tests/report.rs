@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use myriad::metrics::{Gauges, LimitHits};
 use myriad::report::{JsonReporter, ReportModel, Reporter, TextReporter, JSON_SCHEMA};
+use myriad::resources::{ClientUsage, InterfaceUsage, ResourceSample, TargetUsage};
 use myriad::summary::{IntervalStats, KernelUsage};
 use myriad::summary::{Machine, TargetSummary};
 use myriad::sys::CpuTime;
@@ -22,6 +23,30 @@ fn connect_latency() -> hdrhistogram::Histogram<u64> {
         r.connected(us);
     }
     r.connect_latency
+}
+
+/// One interval's resources: the client, a watched nginx, loopback traffic.
+fn resources(cpu: f64, rss: u64, rx: u64) -> ResourceSample {
+    ResourceSample {
+        span_s: 1.0,
+        client: ClientUsage {
+            cpu_cores: cpu,
+            rss_bytes: rss,
+        },
+        targets: vec![TargetUsage {
+            name: "nginx".into(),
+            pid: Some(4242),
+            cpu_cores: cpu / 2.0,
+            rss_bytes: Some(rss / 4),
+        }],
+        network: vec![InterfaceUsage {
+            interface: "lo".into(),
+            rx_bytes: rx,
+            tx_bytes: rx,
+            rx_packets: rx / 500,
+            tx_packets: rx / 500,
+        }],
+    }
 }
 
 /// A summary with every section filled, built from fixed numbers.
@@ -117,6 +142,7 @@ fn fixed_summary() -> Summary {
                 warmup_requests: 0,
                 open_connections: 10,
                 tally: None,
+                resources: Some(resources(1.5, 20 << 20, 1_000_000)),
             },
             IntervalStats {
                 t_s: 1.0,
@@ -131,6 +157,7 @@ fn fixed_summary() -> Summary {
                 warmup_requests: 0,
                 open_connections: 10,
                 tally: None,
+                resources: Some(resources(0.5, 24 << 20, 600_000)),
             },
         ],
         interrupted: false,
@@ -200,6 +227,35 @@ fn json_report_of_fixed_summary_validates_and_adds_up() {
         .map(|b| b["count"].as_u64().unwrap())
         .sum();
     assert_eq!(hist, 900, "every response is in one bucket");
+    let res = &json["resources"];
+    assert_eq!(res["peak_client_rss_bytes"], 24 << 20);
+    assert_eq!(res["mean_client_cpu_cores"], 1.0);
+    assert_eq!(res["network"][0]["rx_bytes"], 1_600_000);
+    assert_eq!(res["targets"][0]["pid"], 4242);
+    assert_eq!(res["targets"][0]["mean_cpu_cores"], 0.5);
+    assert_eq!(json["series"][1]["resources"]["client"]["cpu_cores"], 0.5);
+    assert_eq!(
+        json["series"][0]["resources"]["network"][0]["interface"],
+        "lo"
+    );
+}
+
+/// `IntervalStats` goes through serde whole (result files read it back),
+/// resources included; an interval without them reads back as without.
+#[test]
+fn interval_stats_round_trip_through_json() {
+    for stats in fixed_summary().series {
+        let text = serde_json::to_string(&stats).unwrap();
+        let back: IntervalStats = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, stats);
+        let bare = IntervalStats {
+            resources: None,
+            ..stats
+        };
+        let text = serde_json::to_string(&bare).unwrap();
+        assert!(!text.contains("resources"), "{text}");
+        assert_eq!(serde_json::from_str::<IntervalStats>(&text).unwrap(), bare);
+    }
 }
 
 #[test]
@@ -214,6 +270,7 @@ fn json_report_of_real_runs_validates() {
     c.load = myriad::Load::closed(2, Stop::Duration(Duration::from_millis(100))).unwrap();
     let json = json_of(&myriad::run(c).unwrap());
     validate(&json);
+    assert!(json["series"][0]["resources"]["client"]["rss_bytes"].as_u64() > Some(0));
     assert_eq!(json["total"]["latency_us"]["count"], 0);
     assert!(json["notes"][0]
         .as_str()

@@ -1,6 +1,7 @@
 //! The collector: one thread that merges the deltas of every worker (thread or
-//! process), keeps each worker's latest connection levels, and samples the
-//! kernel's socket memory while the run goes on.
+//! process), keeps each worker's latest connection levels, samples the
+//! kernel's socket memory while the run goes on, and samples resources
+//! ([`crate::resources`]) once per completed interval.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::{Event, SourceEnd};
 use crate::feed::{Interval, Sink};
 use crate::metrics::{ErrorKind, Gauges, Outcome, Recorder, Tally};
+use crate::resources::Sampler;
 use crate::summary::{IntervalStats, KernelUsage};
 use crate::sys::{self, CpuTime};
 
@@ -65,19 +67,21 @@ impl Handle {
     }
 }
 
-/// Starts collecting from `sources` workers recording `targets` targets.
+/// Starts collecting from `sources` workers recording `targets` targets,
+/// sampling resources with `sampler` as each interval completes.
 pub(crate) fn start(
     rx: Receiver<Event>,
     sources: usize,
     targets: usize,
     stats_interval: Duration,
+    sampler: Sampler,
 ) -> Handle {
     let open = Arc::new(AtomicU64::new(0));
     let sinks: Sinks = Arc::default();
     let (live, feed) = (open.clone(), sinks.clone());
     let thread = std::thread::Builder::new()
         .name("myriad-collector".into())
-        .spawn(move || collect(rx, sources, targets, &live, stats_interval, feed))
+        .spawn(move || collect(rx, sources, targets, &live, stats_interval, feed, sampler))
         .ok();
     Handle {
         thread,
@@ -109,6 +113,7 @@ struct Series {
     pending: BTreeMap<u64, Pending>,
     done: Vec<IntervalStats>,
     sinks: Sinks,
+    sampler: Sampler,
 }
 
 impl Series {
@@ -121,20 +126,30 @@ impl Series {
         p.warmup_requests += recorder.warmup.completed();
     }
 
-    /// Completes pending intervals as far as `upto` allows, in order.
+    /// Completes pending intervals as far as `upto` allows, in order. One
+    /// resource sample covers the intervals completed together.
     fn complete(&mut self, upto: Complete, open_connections: u64) {
+        let mut ready = Vec::new();
         while let Some((&index, _)) = self.pending.first_key_value() {
             match upto {
                 Complete::Nothing => break,
                 Complete::UpTo(u) if index > u => break,
                 _ => {}
             }
-            let Some((_, p)) = self.pending.pop_first() else {
+            let Some(done) = self.pending.pop_first() else {
                 break;
             };
+            ready.push(done);
+        }
+        if ready.is_empty() {
+            return;
+        }
+        let samples = self.sampler.sample().split(ready.len());
+        for ((index, p), sample) in ready.into_iter().zip(samples) {
             let tally = p.tally.unwrap_or_default();
             let mut stats = IntervalStats::new(index, self.interval, &tally, p.warmup_requests);
             stats.open_connections = open_connections;
+            stats.resources = Some(sample);
             let interval = Interval {
                 index,
                 len: self.interval,
@@ -181,6 +196,7 @@ fn collect(
     open: &AtomicU64,
     stats_interval: Duration,
     sinks: Sinks,
+    sampler: Sampler,
 ) -> Collected {
     let mut states: Vec<SourceState> = (0..sources)
         .map(|_| SourceState {
@@ -195,6 +211,7 @@ fn collect(
         pending: BTreeMap::new(),
         done: Vec::new(),
         sinks,
+        sampler,
     };
     let baseline = sys::kernel_memory();
     let mut peak = baseline;

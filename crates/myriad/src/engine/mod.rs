@@ -174,12 +174,14 @@ pub fn start_plan(plan: Plan) -> Result<Run, RunError> {
     let started = Instant::now();
     let started_at = std::time::SystemTime::now();
     let (events, rx) = mpsc::channel();
-    let collector = collector::start(
-        rx,
-        plan.sources(),
-        plan.config.targets.len(),
-        plan.config.stats_interval,
-    );
+    // The resources' baseline is taken before any worker starts; the
+    // collector starts once the worker processes' pids are known (their
+    // events wait in the channel until then).
+    let traffic_to = match plan.config.unix_socket {
+        Some(_) => Vec::new(),
+        None => plan.config.targets.iter().map(|t| t.addr).collect(),
+    };
+    let mut sampler = crate::resources::Sampler::new(&plan.config.watch, traffic_to);
     let workers = match plan.processes.as_slice() {
         [one] => launch_threads(
             &plan.config,
@@ -191,6 +193,14 @@ pub fn start_plan(plan: Plan) -> Result<Run, RunError> {
         )?,
         _ => process::launch(&plan, &cancel, &events)?,
     };
+    sampler.add_workers(&workers.pids);
+    let collector = collector::start(
+        rx,
+        plan.sources(),
+        plan.config.targets.len(),
+        plan.config.stats_interval,
+        sampler,
+    );
     drop(events);
     Ok(Run {
         handles: workers.handles,

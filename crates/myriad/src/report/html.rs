@@ -4,7 +4,8 @@
 //!
 //! Charts: throughput, latency percentiles over time, the latency percentile
 //! spectrum (log scale, as HdrHistogram plots it), errors and drops over time,
-//! open connections over time. Tables: the summary, latency per target, status
+//! open connections over time, and, when sampled, CPU, memory and network
+//! traffic over time for the client and each watched target. Tables: the summary, latency per target, status
 //! codes and errors, thresholds, connections, the generator's cost and
 //! self-check, the configuration, notes, and any extra sections the caller
 //! adds (find-max's steps, the demo's comparison with the original experiment).
@@ -598,8 +599,120 @@ fn charts(m: &ReportModel) -> Vec<Chart> {
             vec![series("open", over_time(|i| i.open_connections as f64))],
         ),
     ];
+    charts.extend(resource_charts(m));
     charts.retain(|c| !c.series.is_empty());
     charts
+}
+
+/// CPU, memory and network over time, when the run sampled them: the client
+/// beside each watched target.
+fn resource_charts(m: &ReportModel) -> Vec<Chart> {
+    let sampled: Vec<(f64, &crate::resources::ResourceSample)> = m
+        .series
+        .iter()
+        .filter_map(|i| i.resources.as_ref().map(|r| (i.t_s, r)))
+        .collect();
+    if sampled.is_empty() {
+        return Vec::new();
+    }
+    let mut targets: Vec<(String, Option<u32>)> = Vec::new();
+    for (_, r) in &sampled {
+        for t in &r.targets {
+            if !targets.iter().any(|(n, p)| *n == t.name && *p == t.pid) {
+                targets.push((t.name.clone(), t.pid));
+            }
+        }
+    }
+    let label = |name: &str, pid: Option<u32>| match pid {
+        Some(pid) => format!("{name} ({pid})"),
+        None => name.to_string(),
+    };
+    let target_points =
+        |name: &str, pid: Option<u32>, pick: fn(&crate::resources::TargetUsage) -> Option<f64>| {
+            sampled
+                .iter()
+                .filter_map(|(t, r)| {
+                    let u = r.targets.iter().find(|u| u.name == name && u.pid == pid)?;
+                    Some((*t, pick(u)?))
+                })
+                .collect::<Vec<_>>()
+        };
+    let chart = |id, title: &str, y_format: fn(f64) -> String, series: Vec<Series>| Chart {
+        id,
+        title: title.to_string(),
+        x_scale: Scale::Linear,
+        y_scale: Scale::Linear,
+        x_label: "seconds since the start".to_string(),
+        y_format,
+        x_format: seconds,
+        series: series
+            .into_iter()
+            .filter(|s| !s.points.is_empty())
+            .collect(),
+    };
+    let mut cpu = vec![Series {
+        name: "client".to_string(),
+        points: sampled
+            .iter()
+            .map(|(t, r)| (*t, r.client.cpu_cores))
+            .collect(),
+    }];
+    let mut memory = vec![Series {
+        name: "client".to_string(),
+        points: sampled
+            .iter()
+            .map(|(t, r)| (*t, r.client.rss_bytes as f64))
+            .collect(),
+    }];
+    for (name, pid) in &targets {
+        cpu.push(Series {
+            name: label(name, *pid),
+            points: target_points(name, *pid, |u| Some(u.cpu_cores)),
+        });
+        memory.push(Series {
+            name: label(name, *pid),
+            points: target_points(name, *pid, |u| u.rss_bytes.map(|b| b as f64)),
+        });
+    }
+    let mut interfaces: Vec<&str> = Vec::new();
+    for (_, r) in &sampled {
+        for n in &r.network {
+            if !interfaces.contains(&n.interface.as_str()) {
+                interfaces.push(&n.interface);
+            }
+        }
+    }
+    let mut network = Vec::new();
+    for interface in interfaces {
+        for (dir, pick) in [
+            (
+                "rx",
+                (|n: &crate::resources::InterfaceUsage| n.rx_bytes) as fn(&_) -> u64,
+            ),
+            ("tx", |n: &crate::resources::InterfaceUsage| n.tx_bytes),
+        ] {
+            network.push(Series {
+                name: format!("{interface} {dir}"),
+                points: sampled
+                    .iter()
+                    .filter_map(|(t, r)| {
+                        let n = r.network.iter().find(|n| n.interface == interface)?;
+                        (r.span_s > 0.0).then(|| (*t, pick(n) as f64 / r.span_s))
+                    })
+                    .collect(),
+            });
+        }
+    }
+    vec![
+        chart("chart-cpu", "CPU (cores)", |v| format!("{v:.2}"), cpu),
+        chart("chart-memory", "Memory (RSS)", format_bytes, memory),
+        chart(
+            "chart-network",
+            "Network (bytes/s)",
+            |v| format!("{}/s", format_bytes(v)),
+            network,
+        ),
+    ]
 }
 
 #[cfg(test)]

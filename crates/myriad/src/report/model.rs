@@ -39,6 +39,9 @@ pub struct ReportModel {
     pub limits: LimitsReport,
     /// The generator's own cost.
     pub client: ClientReport,
+    /// Resources over the run, from the series' samples: peak client RSS,
+    /// mean client CPU, network traffic, watched targets; null without samples.
+    pub resources: Option<crate::resources::ResourceTotals>,
     /// Things the user should know, each one line that says what to do.
     pub notes: Vec<String>,
     /// `closed` (connections back to back) or `open` (requests on a schedule).
@@ -453,6 +456,7 @@ impl ReportModel {
                 peak_rss_bytes: s.peak_rss_bytes,
                 rss_per_connection_bytes: per_connection(s.peak_rss_bytes, s.gauges.peak_open),
             },
+            resources: crate::resources::ResourceTotals::from_series(&s.series),
             notes: notes(s),
             model: if s.open_model { "open" } else { "closed" },
             warmup: s.warmup_duration.map(|d| WarmupReport {

@@ -159,6 +159,7 @@ fn render(m: &ReportModel) -> String {
         "  Memory       peak RSS {}{per_conn}",
         format_bytes(c.peak_rss_bytes as f64)
     );
+    resources_lines(&mut s, m);
     let sc = &m.self_check;
     let lag = sc
         .send_lag_us
@@ -236,6 +237,49 @@ fn inputs_section(s: &mut String, m: &ReportModel) {
             format_rate(r.per_second),
             format_micros(i.latency_us.p50),
             format_micros(i.latency_us.p99)
+        );
+    }
+}
+
+/// The resources line or two of the client section: from the per-interval
+/// samples (the whole process and its worker processes, the watched targets,
+/// the interface's traffic).
+fn resources_lines(s: &mut String, m: &ReportModel) {
+    let Some(r) = &m.resources else {
+        return;
+    };
+    let net: Vec<String> = r
+        .network
+        .iter()
+        .map(|n| {
+            format!(
+                "; {} rx {} tx {}",
+                n.interface,
+                format_bytes(n.rx_bytes as f64),
+                format_bytes(n.tx_bytes as f64)
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "  Resources    client mean CPU {:.2} cores, peak RSS {}{}",
+        r.mean_client_cpu_cores,
+        format_bytes(r.peak_client_rss_bytes as f64),
+        net.concat()
+    );
+    for t in &r.targets {
+        let who = match t.pid {
+            Some(pid) => format!("{} (pid {pid})", t.name),
+            None => t.name.clone(),
+        };
+        let rss = t
+            .peak_rss_bytes
+            .map(|b| format!(", peak RSS {}", format_bytes(b as f64)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  Watched      {who}: mean CPU {:.2} cores{rss}",
+            t.mean_cpu_cores
         );
     }
 }

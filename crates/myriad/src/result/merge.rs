@@ -150,6 +150,15 @@ fn add(m: &mut Summary, s: &Summary) {
     m.interrupted |= s.interrupted;
 }
 
+/// One wall-clock slot of the merged series.
+#[derive(Default)]
+struct Slot {
+    tally: Tally,
+    warmup: u64,
+    open: u64,
+    resources: Option<crate::resources::ResourceSample>,
+}
+
 /// The merged time series: intervals aligned to wall-clock slots of `len`,
 /// `t_s` counted from `start_ms`.
 fn series(
@@ -158,29 +167,41 @@ fn series(
     start_ms: u64,
 ) -> Result<Vec<IntervalStats>, ResultError> {
     let len_ns = len.as_nanos().max(1) as i128;
-    // Per slot: the merged tally, warm-up requests, and connections open (the
-    // inputs' levels added: they ran side by side).
-    let mut slots: BTreeMap<i128, (Tally, u64, u64)> = BTreeMap::new();
+    // Per slot: the merged tally, warm-up requests, connections open and
+    // resources (the inputs' levels added: they ran side by side).
+    let mut slots: BTreeMap<i128, Slot> = BTreeMap::new();
     for (name, s) in inputs {
         let start_ns = i128::from(unix_ms(s.started_at)) * 1_000_000;
         for interval in &s.series {
             let at = start_ns + (interval.t_s * 1e9).round() as i128;
             let slot = (at + len_ns / 2).div_euclid(len_ns);
-            let (tally, warmup, open) = slots.entry(slot).or_default();
+            let Slot {
+                tally,
+                warmup,
+                open,
+                resources,
+            } = slots.entry(slot).or_default();
             if let Some(w) = &interval.tally {
                 tally.merge(&Tally::try_from(w.clone()).map_err(|e| wire(name, e))?);
             }
             *warmup += interval.warmup_requests;
             *open += interval.open_connections;
+            if let Some(r) = &interval.resources {
+                match resources {
+                    Some(merged) => merged.add(r),
+                    None => *resources = Some(r.clone()),
+                }
+            }
         }
     }
     let start_ns = i128::from(start_ms) * 1_000_000;
     Ok(slots
         .into_iter()
-        .map(|(slot, (tally, warmup, open))| {
-            let mut stats = IntervalStats::new(0, len, &tally, warmup);
+        .map(|(slot, s)| {
+            let mut stats = IntervalStats::new(0, len, &s.tally, s.warmup);
             stats.t_s = ((slot * len_ns - start_ns).max(0) as f64) / 1e9;
-            stats.open_connections = open;
+            stats.open_connections = s.open;
+            stats.resources = s.resources;
             stats
         })
         .collect())
