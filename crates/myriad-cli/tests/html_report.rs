@@ -59,13 +59,21 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
-/// What the browser saw on the page at `report`.
+/// What the browser saw on the page at `report`; a screenshot of the whole
+/// page is saved as `target/html-report/NAME.png` (NAME: the report's file
+/// stem) for a person to look at.
 fn inspect(report: &Path, (chromium, modules): &(PathBuf, PathBuf)) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/inspect_report.js");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/html-report");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = shots
+        .join(report.file_stem().unwrap())
+        .with_extension("png");
     let out = Command::new("node")
         .arg(script)
         .arg(report)
         .arg(chromium)
+        .arg(&shot)
         .env("NODE_PATH", modules)
         .stdin(Stdio::null())
         .output()
@@ -80,6 +88,7 @@ fn inspect(report: &Path, (chromium, modules): &(PathBuf, PathBuf)) -> Value {
     assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen:#}");
     assert_eq!(seen["network"], serde_json::json!([]), "fetched: {seen:#}");
     assert_eq!(seen["scripts"], 0, "{seen:#}");
+    assert!(shot.exists(), "no screenshot at {}", shot.display());
     seen
 }
 
@@ -311,4 +320,34 @@ fn report_html_of_merged_result_files_lists_each_input() {
     assert_eq!(seen["kpi"]["requests"], "800");
     assert_eq!(seen["inputs"].as_array().unwrap().len(), 2, "{seen:#}");
     assert_eq!(seen["inputs"][1][3], "500");
+}
+
+#[test]
+fn html_into_a_missing_directory_is_refused_before_any_traffic() {
+    // Port 9 on loopback: nothing may be sent, so nothing needs to listen.
+    for cmd in [
+        vec![
+            "run",
+            "-n",
+            "10",
+            "--html",
+            "/nonexistent-dir/r.html",
+            "http://127.0.0.1:9/",
+        ],
+        vec!["demo", "-n", "10", "--html", "/nonexistent-dir/r.html"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_myriad"))
+            .args(&cmd)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("--html") && err.contains("/nonexistent-dir/r.html"),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty(), "nothing ran: {cmd:?}");
+    }
 }

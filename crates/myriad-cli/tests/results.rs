@@ -201,16 +201,17 @@ fn a_result_file_reports_as_the_run_did_and_validates() {
 }
 
 #[test]
-fn results_of_two_runs_merge_exactly() {
+fn results_of_three_runs_merge_exactly() {
     let s = server();
     let dir = Dir::new("merge");
-    let (a, b) = (dir.file("a.json"), dir.file("b.json"));
+    let (a, b, c) = (dir.file("a.json"), dir.file("b.json"), dir.file("c.json"));
     run_to(&a, &["-n", "300", "-c", "3", &url(&s)]);
     run_to(
         &b,
         &["-n", "200", "-c", "2", "--stats-interval", "1s", &url(&s)],
     );
-    let merged = ok_json(&["report", "--json", &a, &b]);
+    run_to(&c, &["-n", "100", "-c", "1", &url(&s)]);
+    let merged = ok_json(&["report", "--json", &a, &b, &c]);
     assert_valid(
         &validator(include_str!("../../../schema/report.schema.json")),
         &merged,
@@ -218,16 +219,18 @@ fn results_of_two_runs_merge_exactly() {
     let r = &merged["total"]["requests"];
     assert_eq!(
         (r["issued"].as_u64(), r["succeeded"].as_u64()),
-        (Some(500), Some(500))
+        (Some(600), Some(600))
     );
-    assert_eq!(merged["total"]["status"]["200"], 500);
-    assert_eq!(merged["config"]["connections"], 5);
-    // The merged histogram is the two files' histograms together.
+    assert_eq!(merged["total"]["status"]["200"], 600);
+    assert_eq!(merged["config"]["connections"], 6);
+    // The merged histogram is the three files' histograms together.
     let mut both = histogram(&read(&a)["result"]["total"]["latency"]);
-    both.add(histogram(&read(&b)["result"]["total"]["latency"]))
-        .unwrap();
+    for f in [&b, &c] {
+        both.add(histogram(&read(f)["result"]["total"]["latency"]))
+            .unwrap();
+    }
     let l = &merged["total"]["latency_us"];
-    assert_eq!(l["count"], 500);
+    assert_eq!(l["count"], 600);
     for (field, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99_9", 0.999)] {
         assert_eq!(
             l[field].as_u64(),
@@ -243,7 +246,7 @@ fn results_of_two_runs_merge_exactly() {
         .iter()
         .map(|i| i["requests"].as_u64().unwrap())
         .sum();
-    assert_eq!(in_series, 500);
+    assert_eq!(in_series, 600);
     let inputs: Vec<(&str, u64)> = merged["inputs"]
         .as_array()
         .unwrap()
@@ -255,10 +258,13 @@ fn results_of_two_runs_merge_exactly() {
             )
         })
         .collect();
-    assert_eq!(inputs, [(a.as_str(), 300), (b.as_str(), 200)]);
-    let text = String::from_utf8(myriad(&["report", &a, &b]).stdout).unwrap();
+    assert_eq!(
+        inputs,
+        [(a.as_str(), 300), (b.as_str(), 200), (c.as_str(), 100)]
+    );
+    let text = String::from_utf8(myriad(&["report", &a, &b, &c]).stdout).unwrap();
     assert!(text.contains("\nInputs\n"), "{text}");
-    assert!(text.contains("500 issued = 500 succeeded"), "{text}");
+    assert!(text.contains("600 issued = 600 succeeded"), "{text}");
     // Thresholds on the merged result.
     assert_eq!(
         myriad(&["report", "--threshold", "failures==0", &a, &b])

@@ -4,12 +4,12 @@
 // network request the page made (a self-contained report makes none but
 // itself). Used by crates/myriad-cli/tests/html_report.rs.
 //
-//   node inspect_report.js REPORT.html CHROMIUM_PATH
+//   node inspect_report.js REPORT.html CHROMIUM_PATH [SCREENSHOT.png]
 const path = require("path");
 const { chromium } = require("playwright-core");
 
 (async () => {
-  const [file, executablePath] = process.argv.slice(2);
+  const [file, executablePath, screenshot] = process.argv.slice(2);
   const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -58,6 +58,7 @@ const { chromium } = require("playwright-core");
         scripts: document.querySelectorAll("script").length,
       };
     });
+    if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
     seen.console_errors = errors;
     seen.network = requests.filter((r) => r !== url);
     process.stdout.write(JSON.stringify(seen));

@@ -10,7 +10,7 @@ use std::fmt::Write;
 /// Plot area and margins, in SVG user units.
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 260.0;
-const LEFT: f64 = 72.0;
+const LEFT: f64 = 86.0;
 const RIGHT: f64 = 34.0;
 const TOP: f64 = 28.0;
 const BOTTOM: f64 = 36.0;
