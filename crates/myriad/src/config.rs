@@ -86,6 +86,9 @@ pub enum ConfigError {
     /// The method is not an HTTP token.
     #[error("invalid method '{0}': expected a token like GET or POST (-m/--method)")]
     Method(String),
+    /// A `--shard` that does not parse or does not fit the run.
+    #[error("{0}")]
+    Shard(String),
 }
 
 /// One URL under load, resolved once.
@@ -701,6 +704,10 @@ pub struct Config {
     /// than one process; the `myriad` binary sets it to `myriad __worker`.
     #[serde(skip)]
     pub worker_command: Option<Vec<OsString>>,
+    /// This run is one shard of a larger one ([`crate::shard::Shard::apply`]
+    /// sets it, with the load already this shard's part).
+    #[serde(default)]
+    pub shard: Option<crate::shard::ShardInfo>,
 }
 
 impl Config {
@@ -802,6 +809,7 @@ impl Config {
             stats_interval: Duration::from_secs(1),
             thresholds: Vec::new(),
             worker_command: None,
+            shard: None,
         }
     }
 

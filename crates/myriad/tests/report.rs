@@ -140,6 +140,7 @@ fn fixed_summary() -> Summary {
         },
         verdicts: Vec::new(),
         inputs: Vec::new(),
+        start: None,
     }
 }
 
