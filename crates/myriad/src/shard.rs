@@ -4,8 +4,9 @@
 //! A shard is the configuration of the whole run with its load replaced by
 //! part `I` of `N` ([`crate::Load::part`], the same split as a run's worker
 //! processes): connections, `-n` and the open model's rate split exactly,
-//! remainders over the first shards, stages scaled. What else keeps shards
-//! apart:
+//! remainders over the first shards, stages scaled (a closed ramp's
+//! connection targets are divided by `N`, so its shards add up to the whole
+//! exactly when the targets divide by `N`). What else keeps shards apart:
 //!
 //! - `--source` addresses, when at least `N` are given, are dealt to shards
 //!   round-robin (shard `I` gets the `I`-th, `I+N`-th, ...);
@@ -95,12 +96,11 @@ impl ShardInfo {
 }
 
 impl Shard {
-    /// The configuration of this shard of the run `whole`: validated as a
-    /// whole first (so errors speak of the run's flags), then its load
-    /// replaced by this shard's part. Refuses a split that leaves some shard
-    /// nothing to do.
+    /// The configuration of this shard of the run `whole`: its load replaced
+    /// by this shard's part. Refuses a split that leaves some shard nothing
+    /// to do or fewer connections than URLs; the rest of the configuration
+    /// is validated once, with the shard's load, by [`crate::Plan::new`].
     pub fn apply(self, whole: Config) -> Result<Config, ConfigError> {
-        whole.validate()?;
         let Shard { index, count } = self;
         let connections = whole.connections();
         for i in 0..count {
@@ -138,7 +138,6 @@ impl Shard {
             run,
             run_connections: connections,
         });
-        config.validate()?;
         Ok(config)
     }
 }
