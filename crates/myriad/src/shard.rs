@@ -350,6 +350,56 @@ mod tests {
         );
     }
 
+    #[test]
+    fn shards_on_one_machine_connect_from_their_own_loopback_addresses() {
+        use crate::engine::shape::SAFE_PER_SOURCE;
+        use crate::engine::Shape;
+        // Two targets on 127.0.0.1: per destination, half of each shard's.
+        let whole = config(Load::closed(4 * SAFE_PER_SOURCE * 3, Stop::Requests(1 << 20)).unwrap());
+        let mut seen = std::collections::HashSet::new();
+        for part in shards(&whole, 4) {
+            let shape = Shape::fit(&part, 1 << 30).unwrap();
+            // 1.5 x SAFE_PER_SOURCE per destination: 2 addresses each.
+            assert_eq!(shape.source_addrs.len(), 2, "{:?}", shape.source_addrs);
+            assert!(shape.per_source <= SAFE_PER_SOURCE);
+            for a in shape.source_addrs {
+                assert!(seen.insert(a), "{a} used by two shards");
+            }
+        }
+        // Even a small shard keeps off the others' address.
+        let small = config(Load::closed(8, Stop::Requests(100)).unwrap());
+        let sources: Vec<_> = shards(&small, 4)
+            .iter()
+            .map(|p| Shape::fit(p, 1 << 20).unwrap().source_addrs)
+            .collect();
+        assert_eq!(
+            sources[3],
+            vec!["127.0.0.4".parse::<std::net::IpAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn open_model_phases_interleave_across_shards() {
+        let whole = config(Load::open(800.0, 8, Stop::Duration(Duration::from_secs(1))).unwrap());
+        let mut phases: Vec<f64> = shards(&whole, 4)
+            .into_iter()
+            .flat_map(|p| {
+                let plan = crate::Plan::new(p).unwrap();
+                plan.processes
+                    .into_iter()
+                    .flat_map(|pp| pp.workers)
+                    .filter_map(|w| w.open.map(|o| o.phase))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        phases.sort_by(f64::total_cmp);
+        let expected: Vec<f64> = (1..=8).map(|k| k as f64 / 8.0).collect();
+        assert_eq!(phases.len(), 8);
+        for (p, e) in phases.iter().zip(&expected) {
+            assert!((p - e).abs() < 1e-9, "{phases:?}");
+        }
+    }
+
     fn info(index: usize, count: usize, run: &str) -> ShardInfo {
         ShardInfo {
             index,
