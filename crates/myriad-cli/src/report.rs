@@ -14,7 +14,8 @@ use crate::run::{create_report_file, html_output, write_outputs, Destination, Fo
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Result files written by `myriad run -o FILE`; several are merged (the
-    /// same targets and statistics interval), with a row per file.
+    /// same targets and statistics interval), with a row per file. Shards
+    /// (`run --shard I/N`) merge only as all N files of one run.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
     /// Print the report as JSON on stdout (schema: schema/report.schema.json).

@@ -92,6 +92,17 @@ pub struct RunArgs {
     /// under load); repeatable. A pid that does not exist is refused.
     #[arg(long = "watch-pid", value_name = "PID")]
     pub watch_pids: Vec<u32>,
+    /// Run only shard I of N (I from 0 to N-1) of this run, for runs split
+    /// over processes or machines: connections, rate, stages and -n split
+    /// exactly; merge the shards' -o files with `myriad report`.
+    #[arg(long, value_name = "I/N", value_parser = shard)]
+    pub shard: Option<myriad::shard::Shard>,
+    /// Wait until TIME before the first request: RFC 3339
+    /// (2026-12-01T09:30:00Z) or a delay (+30s); at most 24h ahead. Give all
+    /// shards the same time; one that is ready only after it starts at once
+    /// and records that it was late.
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
 }
 
 /// Runs `myriad run` and returns the exit code.
@@ -100,6 +111,18 @@ pub fn execute(args: RunArgs) -> i32 {
         Ok(c) => c,
         Err(msg) => {
             eprintln!("error: {msg}");
+            return EXIT_USAGE;
+        }
+    };
+    let start_at = match args
+        .start_at
+        .as_deref()
+        .map(|s| myriad::start_at::parse(s, std::time::SystemTime::now()))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
             return EXIT_USAGE;
         }
     };
@@ -121,6 +144,12 @@ pub fn execute(args: RunArgs) -> i32 {
     };
     if args.dry_run {
         print!("{}", plan.describe());
+        if let Some(at) = start_at {
+            println!(
+                "  start at       {}",
+                myriad::result::rfc3339_utc(myriad::result::unix_ms(at))
+            );
+        }
         return EXIT_OK;
     }
     if !args.quiet && !args.json {
@@ -136,10 +165,12 @@ pub fn execute(args: RunArgs) -> i32 {
     let live = Live::choose(args.quiet || args.json, args.no_tui, banner(&plan));
     // What the result file records as the settings asked for.
     let config = output.is_some().then(|| plan.config.clone());
-    let summary = match drive(plan, sinks, live) {
+    let start = start_at.map(|at| wait_for_start(at, args.quiet));
+    let mut summary = match drive(plan, sinks, live) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    summary.start = start;
     let mut outputs = outputs(args.json, output);
     outputs.extend(html_output(
         html,
@@ -391,6 +422,9 @@ fn to_config(args: &RunArgs) -> Result<(Config, Vec<Box<dyn Sink>>), String> {
     config.stats_interval = args.stats_interval;
     config.thresholds = args.thresholds.clone();
     config.watch.pids = args.watch_pids.clone();
+    if let Some(shard) = args.shard {
+        config = shard.apply(config).map_err(|e| e.to_string())?;
+    }
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(path) = &args.hdr_log {
         let log = HdrLogSink::create(path)
@@ -398,6 +432,36 @@ fn to_config(args: &RunArgs) -> Result<(Config, Vec<Box<dyn Sink>>), String> {
         sinks.push(Box::new(log));
     }
     Ok((config, sinks))
+}
+
+/// Waits until `at` (Ctrl-C meanwhile ends the process: nothing was sent
+/// yet) and returns the record of the start; one that is already past starts
+/// at once, says so, and is recorded as late.
+fn wait_for_start(at: std::time::SystemTime, quiet: bool) -> myriad::start_at::StartRecord {
+    let now = std::time::SystemTime::now();
+    let record = myriad::start_at::StartRecord::new(at, now);
+    let when = myriad::result::rfc3339_utc(myriad::result::unix_ms(at));
+    match record.late {
+        Some(late) => eprintln!(
+            "warning: --start-at {when} passed {:.3} s ago: starting now; the result records the late start",
+            late.as_secs_f64()
+        ),
+        None => {
+            let wait = record.wait_from(now);
+            if !quiet {
+                eprintln!(
+                    "myriad: waiting {:.1} s for --start-at {when}",
+                    wait.as_secs_f64()
+                );
+            }
+            std::thread::sleep(wait);
+        }
+    }
+    record
+}
+
+fn shard(s: &str) -> Result<myriad::shard::Shard, String> {
+    s.parse().map_err(|e: myriad::ConfigError| e.to_string())
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -414,8 +478,11 @@ fn banner(plan: &Plan) -> String {
         Stop::Duration(d) => format!("{:.1}s", d.as_secs_f64()),
     };
     let urls: Vec<&str> = config.targets.iter().map(|t| t.url.as_str()).collect();
+    let shard = config.shard.as_ref().map_or(String::new(), |s| {
+        format!("shard {} of run {}: ", s.shard(), s.run)
+    });
     format!(
-        "myriad: {what} to {} over {} connections, {}{} threads{}",
+        "myriad: {shard}{what} to {} over {} connections, {}{} threads{}",
         urls.join(", "),
         format_count(config.connections() as u64),
         if shape.processes > 1 {

@@ -89,6 +89,9 @@ pub enum ConfigError {
     /// The method is not an HTTP token.
     #[error("invalid method '{0}': expected a token like GET or POST (-m/--method)")]
     Method(String),
+    /// A `--shard` that does not parse or does not fit the run.
+    #[error("{0}")]
+    Shard(String),
 }
 
 /// One URL under load, resolved once.
@@ -708,6 +711,10 @@ pub struct Config {
     /// built-in server); the parent samples it, worker processes never do.
     #[serde(skip)]
     pub watch: crate::resources::Watch,
+    /// This run is one shard of a larger one ([`crate::shard::Shard::apply`]
+    /// sets it, with the load already this shard's part).
+    #[serde(default)]
+    pub shard: Option<crate::shard::ShardInfo>,
 }
 
 impl Config {
@@ -810,6 +817,7 @@ impl Config {
             thresholds: Vec::new(),
             worker_command: None,
             watch: crate::resources::Watch::default(),
+            shard: None,
         }
     }
 

@@ -39,6 +39,11 @@
 //!   judges `--fail-if` regression checks.
 //! - [`schedule`]: when open-model requests are due: rates, stages, uniform or
 //!   Poisson arrivals, as pure functions of elapsed time.
+//! - [`shard`]: one run split over N processes on any machines (`--shard
+//!   I/N`): each shard's part of the load, the run identity its result file
+//!   records, and the checks a merge of shards makes.
+//! - [`start_at`]: `--start-at` times (RFC 3339 or `+30s`) and whether a
+//!   run was late for its start.
 //! - [`find_max`]: steps and bisects the open-model rate for the highest one
 //!   that meets every SLO.
 //! - [`threshold`]: pass/fail checks (`p99<250ms`, `error_rate<0.1%`) judged on
@@ -90,6 +95,8 @@ pub mod report;
 pub mod resources;
 pub mod result;
 pub mod schedule;
+pub mod shard;
+pub mod start_at;
 pub mod summary;
 pub mod supervise;
 pub mod sys;

@@ -20,6 +20,8 @@
 //! | `total`, `targets[].tally`, `warmup` | tallies ([`WireTally`]): counts and HDR histograms |
 //! | `histograms` | connect, TLS handshake, send lag and event-loop stall histograms |
 //! | `series` | per statistics interval: the report's figures plus the interval's tally |
+//! | `shard` | only for `--shard`: `index`, `count`, `run` (the run's identity), `run_connections` ([`ShardInfo`]) |
+//! | `start` | only for `--start-at`: `at`, `at_unix_ms`, `late`, `late_ns` ([`StoredStart`]) |
 //!
 //! Every histogram is HdrHistogram's V2 format compressed with deflate
 //! (as in HdrHistogram interval logs), base64: any HdrHistogram library reads
@@ -40,6 +42,8 @@ use crate::config::{Config, Http2Mode, Stop};
 use crate::metrics::wire::{decode, encode_compressed, WireError, WireTally};
 use crate::metrics::{Gauges, LimitHits, Tally};
 use crate::report::ReportModel;
+use crate::shard::ShardInfo;
+use crate::start_at::StartRecord;
 use crate::summary::{IntervalStats, KernelUsage, Machine, Summary, TargetSummary};
 use crate::sys::CpuTime;
 use crate::threshold::Threshold;
@@ -97,6 +101,10 @@ pub enum ResultError {
         /// What is wrong.
         message: String,
     },
+    /// Shards that do not make up one whole run (different runs, a shard
+    /// twice, a shard missing); the message names the files.
+    #[error("{0}")]
+    Shards(#[from] crate::shard::ShardError),
     /// Results that cannot be merged: other targets or interval lengths.
     #[error("cannot merge {first} and {other}: {why}")]
     Incompatible {
@@ -266,6 +274,40 @@ pub struct StoredInterval {
     pub tally: WireTally,
 }
 
+/// `--start-at` as a result file records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredStart {
+    /// The start time asked for, RFC 3339 in UTC.
+    pub at: String,
+    /// The same, milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
+    /// Whether the run was ready only after that time (and started at once).
+    pub late: bool,
+    /// By how much, nanoseconds (0 when on time).
+    pub late_ns: u64,
+}
+
+impl StoredStart {
+    /// The record of `r`.
+    pub fn of(r: &StartRecord) -> StoredStart {
+        let at_unix_ms = unix_ms(r.at);
+        StoredStart {
+            at: rfc3339_utc(at_unix_ms),
+            at_unix_ms,
+            late: r.late.is_some(),
+            late_ns: r.late.map_or(0, nanos),
+        }
+    }
+
+    /// Back to the run's record.
+    pub fn record(&self) -> StartRecord {
+        StartRecord {
+            at: UNIX_EPOCH + Duration::from_millis(self.at_unix_ms),
+            late: self.late.then(|| Duration::from_nanos(self.late_ns)),
+        }
+    }
+}
+
 /// The `"result"` section of a result file (see the [module docs](self)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultFile {
@@ -291,6 +333,12 @@ pub struct ResultFile {
     pub histograms: RunHistograms,
     /// Per statistics interval.
     pub series: Vec<StoredInterval>,
+    /// `--shard`: which part of which run this is (absent for a whole run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// `--start-at`: the start time asked for and whether the run was late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<StoredStart>,
     /// Where it was read from (for messages); empty for a new one.
     #[serde(skip)]
     pub source: String,
@@ -383,6 +431,8 @@ impl ResultFile {
                     },
                 })
                 .collect(),
+            shard: config.and_then(|c| c.shard.clone()),
+            start: s.start.as_ref().map(StoredStart::of),
             source: String::new(),
         }
     }
@@ -513,6 +563,7 @@ impl ResultFile {
             },
             verdicts: Vec::new(),
             inputs: Vec::new(),
+            start: self.start.as_ref().map(StoredStart::record),
         }
         .judged())
     }

@@ -139,6 +139,10 @@ pub struct InputSummary {
     pub warmup_duration: Option<Duration>,
     /// All its targets together.
     pub total: Tally,
+    /// Which shard of which run it is, if it is one (`--shard`).
+    pub shard: Option<crate::shard::ShardInfo>,
+    /// How late it started after its `--start-at`, if it was late.
+    pub late: Option<Duration>,
 }
 
 impl InputSummary {
@@ -227,6 +231,10 @@ pub struct Summary {
     /// The runs a merged result was made of, one per result file, in the order
     /// given (empty for a single run).
     pub inputs: Vec<InputSummary>,
+    /// `--start-at`: the time asked for and whether the run was late for it
+    /// (`None` for a run started at once, and for a merged result, whose
+    /// inputs keep their own).
+    pub start: Option<crate::start_at::StartRecord>,
 }
 
 impl Summary {

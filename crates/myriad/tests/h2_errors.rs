@@ -428,23 +428,20 @@ fn a_handshake_the_server_breaks_is_tls_per_request() {
 /// ALPN), serving HTTP/1.1 only.
 fn https_server(alpn: Option<&[u8]>) -> myriad_server::ServerHandle {
     let identity = myriad_server::TlsIdentity::self_signed().unwrap();
-    let tls = match alpn {
-        Some(b"http/1.1") => identity.acceptor().unwrap(),
-        _ => {
-            use rustls_pki_types::pem::PemObject;
-            let key =
-                rustls_pki_types::PrivateKeyDer::from_pem_slice(identity.key_pem().as_bytes())
-                    .unwrap();
-            let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-            let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(identity.chain().to_vec(), key)
-                .unwrap();
-            config.alpn_protocols = alpn.map(|p| vec![p.to_vec()]).unwrap_or_default();
-            myriad_server::Tls::from_config(Arc::new(config))
-        }
+    // Built here rather than `identity.acceptor()`, which offers h2 too.
+    let tls = {
+        use rustls_pki_types::pem::PemObject;
+        let key =
+            rustls_pki_types::PrivateKeyDer::from_pem_slice(identity.key_pem().as_bytes()).unwrap();
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(identity.chain().to_vec(), key)
+            .unwrap();
+        config.alpn_protocols = alpn.map(|p| vec![p.to_vec()]).unwrap_or_default();
+        myriad_server::Tls::from_config(Arc::new(config))
     };
     let listener = myriad_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     myriad_server::spawn_on(

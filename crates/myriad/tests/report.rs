@@ -167,6 +167,7 @@ fn fixed_summary() -> Summary {
         },
         verdicts: Vec::new(),
         inputs: Vec::new(),
+        start: None,
     }
 }
 

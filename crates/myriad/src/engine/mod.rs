@@ -458,6 +458,7 @@ impl Run {
             machine: crate::summary::Machine::capture(),
             verdicts: Vec::new(),
             inputs: Vec::new(),
+            start: None,
         }
         .judged())
     }

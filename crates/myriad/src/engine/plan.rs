@@ -107,7 +107,21 @@ impl Plan {
                 };
                 let connect_rate = shape.connect_rate.map(|r| r / p as f64);
                 let seed = seed.wrapping_add((i * shape.threads_per_process) as u64);
-                ProcessPlan::split(load, shape.threads_per_process, targets, connect_rate, seed)
+                let mut part = ProcessPlan::split(
+                    load,
+                    shape.threads_per_process,
+                    targets,
+                    connect_rate,
+                    seed,
+                );
+                // Slot `i` of `slots` processes of the whole run (over all
+                // shards): the processes' uniform arrivals interleave too.
+                let (slot, slots) = match &config.shard {
+                    Some(s) => (s.index * p + i, s.count * p),
+                    None => (i, p),
+                };
+                part.interleave(slot, slots);
+                part
             })
             .collect();
         Ok(Plan {
@@ -183,6 +197,20 @@ impl ProcessPlan {
     /// Whether this process has nothing to do (a share of zero).
     pub fn is_empty(&self) -> bool {
         self.load.is_empty()
+    }
+
+    /// Shifts the open model's phases as process `slot` of `slots` that
+    /// follow the same schedule side by side (worker processes, shards), so
+    /// their uniform arrivals interleave instead of coinciding.
+    pub fn interleave(&mut self, slot: usize, slots: usize) {
+        if slots <= 1 {
+            return;
+        }
+        for w in &mut self.workers {
+            if let Some(open) = w.open.as_mut() {
+                open.phase = (slot as f64 + open.phase) / slots as f64;
+            }
+        }
     }
 }
 

@@ -181,6 +181,15 @@ impl Shape {
             (Vec::new(), false)
         } else if !config.sources.is_empty() {
             (config.sources.clone(), false)
+        } else if let (true, Some(shard)) = (all_loopback_v4, &config.shard) {
+            // Shards of one run may share this machine: each connects from
+            // its own 127.x addresses, as many as the largest shard needs.
+            let stride = crate::shard::largest_share(shard.run_connections, shard.count)
+                .div_ceil(SAFE_PER_SOURCE)
+                .max(1);
+            let own = busiest.div_ceil(SAFE_PER_SOURCE).max(1);
+            let skip = shard.index * stride;
+            (loopback_sources(skip + own).split_off(skip), true)
         } else if all_loopback_v4 && busiest > SAFE_PER_SOURCE {
             (loopback_sources(busiest.div_ceil(SAFE_PER_SOURCE)), true)
         } else {
@@ -292,6 +301,15 @@ impl Shape {
             "  source         {sources}; {} connections per source and destination",
             self.per_source
         );
+        if let Some(shard) = &config.shard {
+            let _ = writeln!(
+                s,
+                "  shard          {} of run {} ({} connections in all shards)",
+                shard.shard(),
+                shard.run,
+                shard.run_connections
+            );
+        }
         let rate = self.connect_rate.map_or(
             "unpaced (256 connects in flight per worker)".to_string(),
             |r| format!("{r:.0} connects/s, about {:.1} s to open all", c as f64 / r),

@@ -250,7 +250,10 @@ impl HtmlReporter {
                 .iter()
                 .map(|i| {
                     [
-                        i.file.clone(),
+                        match &i.shard {
+                            Some(shard) => format!("{} (shard {shard})", i.file),
+                            None => i.file.clone(),
+                        },
                         i.started_at.clone(),
                         format!("{:.2} s", i.duration_s),
                         format_count(i.requests.issued),

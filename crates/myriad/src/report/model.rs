@@ -79,6 +79,12 @@ pub struct InputReport {
     pub latency_us: LatencyReport,
     /// (HTTP errors + failures) / issued.
     pub error_rate: f64,
+    /// Which shard it is (`I/N`), for the shards of one run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// How late it started after its `--start-at`, seconds, if it was late.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late_start_s: Option<f64>,
 }
 
 impl InputReport {
@@ -102,6 +108,8 @@ impl InputReport {
             },
             latency_us: LatencyReport::new(t.latency()),
             error_rate: t.error_rate(),
+            shard: i.shard.as_ref().map(|s| s.shard().to_string()),
+            late_start_s: i.late.map(|d| d.as_secs_f64()),
         }
     }
 }
@@ -581,6 +589,24 @@ fn per_connection(bytes: u64, connections: u64) -> f64 {
 
 fn notes(s: &Summary) -> Vec<String> {
     let mut notes = s.worker_failures.clone();
+    let late = |d: std::time::Duration, at: &str| {
+        format!("started {:.3} s after its --start-at {at}: it was not ready in time, so it ran later than the others; start it earlier or give a later --start-at", d.as_secs_f64())
+    };
+    if let Some(r) = &s.start {
+        if let Some(d) = r.late {
+            let at = crate::result::rfc3339_utc(crate::result::unix_ms(r.at));
+            notes.push(format!("late start: this run {}", late(d, &at)));
+        }
+    }
+    for i in &s.inputs {
+        if let Some(d) = i.late {
+            let what = i
+                .shard
+                .as_ref()
+                .map_or(String::new(), |s| format!(" (shard {})", s.shard()));
+            notes.push(format!("late start: {}{what} {}", i.name, late(d, "time")));
+        }
+    }
     if !s.total.balanced() {
         notes.push(format!(
             "accounting mismatch: {} issued but {} ended; this is a bug in myriad, please report it",

@@ -218,16 +218,45 @@ fn inputs_section(s: &mut String, m: &ReportModel) {
     }
     let _ = writeln!(s, "\nInputs");
     let width = m.inputs.iter().map(|i| i.file.len()).max().unwrap_or(0);
+    // Shards of one run get a column of their index.
+    let shards = m.inputs.iter().all(|i| i.shard.is_some());
+    let shard_width = if shards {
+        m.inputs
+            .iter()
+            .filter_map(|i| i.shard.as_ref().map(String::len))
+            .max()
+            .unwrap_or(0)
+            .max(5)
+    } else {
+        0
+    };
+    let shard_cell = |v: &str| {
+        if shards {
+            format!("{v:<shard_width$}  ")
+        } else {
+            String::new()
+        }
+    };
     let _ = writeln!(
         s,
-        "  {:<width$}  {:<24}  {:>9}  {:>10}  {:>10}  {:>10}  {:>12}  {:>9}  {:>9}",
-        "file", "started", "duration", "issued", "http err", "failures", "req/s", "p50", "p99"
+        "  {}{:<width$}  {:<24}  {:>9}  {:>10}  {:>10}  {:>10}  {:>12}  {:>9}  {:>9}",
+        shard_cell("shard"),
+        "file",
+        "started",
+        "duration",
+        "issued",
+        "http err",
+        "failures",
+        "req/s",
+        "p50",
+        "p99"
     );
     for i in &m.inputs {
         let r = &i.requests;
         let _ = writeln!(
             s,
-            "  {:<width$}  {:<24}  {:>9}  {:>10}  {:>10}  {:>10}  {:>12}  {:>9}  {:>9}",
+            "  {}{:<width$}  {:<24}  {:>9}  {:>10}  {:>10}  {:>10}  {:>12}  {:>9}  {:>9}",
+            shard_cell(i.shard.as_deref().unwrap_or("")),
             i.file,
             i.started_at,
             format!("{:.2} s", i.duration_s),

@@ -27,10 +27,24 @@ use crate::summary::{InputSummary, IntervalStats, KernelUsage, Summary};
 ///   computed again from the merged tallies.
 /// - Levels and machine facts: connections, processes, CPU time and memory
 ///   are summed; the machine is the first file's.
-/// - [`Summary::inputs`] keeps each file's totals, in the order given.
+/// - [`Summary::inputs`] keeps each file's totals, in the order given (shards
+///   in shard order).
+/// - Shards (`--shard`) must make up whole runs: all files of one run (the
+///   same run identity and count), each shard once, none missing
+///   ([`crate::shard::check`]); otherwise [`ResultError::Shards`].
 ///
 /// One file gives its own summary, unchanged.
-pub fn merge(files: Vec<ResultFile>) -> Result<Summary, ResultError> {
+pub fn merge(mut files: Vec<ResultFile>) -> Result<Summary, ResultError> {
+    if files.is_empty() {
+        return Err(ResultError::Empty);
+    }
+    let shards: Vec<(&str, Option<&crate::shard::ShardInfo>)> = files
+        .iter()
+        .map(|f| (f.source.as_str(), f.shard.as_ref()))
+        .collect();
+    crate::shard::check(&shards)?;
+    // A row per shard, in shard order (a glob sorts shard-10 before shard-2).
+    files.sort_by_key(|f| f.shard.as_ref().map(|s| s.index));
     let Some(first) = files.first() else {
         return Err(ResultError::Empty);
     };
@@ -63,12 +77,14 @@ pub fn merge(files: Vec<ResultFile>) -> Result<Summary, ResultError> {
             .into_summary();
     }
     let mut inputs = Vec::with_capacity(files.len());
+    let mut shards = Vec::with_capacity(files.len());
     for file in files {
         let name = file.source.clone();
+        shards.push(file.shard.clone());
         inputs.push((name, file.into_summary()?));
     }
     let mut merged: Option<Summary> = None;
-    for (name, s) in &inputs {
+    for ((name, s), shard) in inputs.iter().zip(shards) {
         match merged.as_mut() {
             None => merged = Some(s.clone()),
             Some(m) => add(m, s),
@@ -80,12 +96,16 @@ pub fn merge(files: Vec<ResultFile>) -> Result<Summary, ResultError> {
                 elapsed: s.elapsed,
                 warmup_duration: s.warmup_duration,
                 total: s.total.clone(),
+                shard,
+                late: s.start.and_then(|r| r.late),
             });
         }
     }
     let Some(mut m) = merged else {
         return Err(ResultError::Empty);
     };
+    // Each input keeps its own start and lateness.
+    m.start = None;
     m.worker_failures = inputs
         .iter()
         .flat_map(|(name, s)| {

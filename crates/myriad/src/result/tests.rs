@@ -100,6 +100,7 @@ pub(crate) fn summary(started_ms: u64, latencies: &[u64], per_interval: usize) -
         },
         verdicts: Vec::new(),
         inputs: Vec::new(),
+        start: None,
     }
     .judged()
 }
