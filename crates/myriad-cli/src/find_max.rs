@@ -86,7 +86,7 @@ pub fn execute(args: FindMaxArgs) -> i32 {
             "myriad find-max: {} steps from {} req/s against {} (SLOs: {}), at most {:?}",
             humantime(args.step),
             args.start_rate,
-            args.load.urls.join(", "),
+            args.load.what(),
             args.slos
                 .iter()
                 .map(|s| s.to_string())
@@ -113,7 +113,7 @@ pub fn execute(args: FindMaxArgs) -> i32 {
     }
     if let (Some(file), Some(best)) = (html, report.best_summary.as_deref()) {
         let reporter = HtmlReporter {
-            title: format!("myriad find-max: {}", args.load.urls.join(", ")),
+            title: format!("myriad find-max: {}", args.load.what()),
             sections: vec![HtmlSection {
                 heading: "find-max steps".to_string(),
                 note: Some(format!(

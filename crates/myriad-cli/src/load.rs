@@ -14,22 +14,51 @@ use crate::args::{at_least_one, header, positive_duration};
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// Target URLs (`http://` or `https://host[:port][/path]`); several spread the load round-robin.
-    #[arg(required = true, value_name = "URL")]
+    /// The path and query may hold templates such as `{{seq}}` (see README).
+    #[arg(
+        required_unless_present = "targets",
+        conflicts_with = "targets",
+        value_name = "URL"
+    )]
     pub urls: Vec<String>,
+    /// Read the requests from a targets file (`-`: stdin): vegeta's HTTP
+    /// format (`METHOD URL`, headers, `@body`, a blank line between) or JSON
+    /// lines (`{"method", "url", "header", "body" (base64), "name"}`).
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    /// The order each connection takes the targets file's requests in.
+    #[arg(long, value_name = "ORDER", default_value = "in-order", value_parser = order)]
+    pub targets_order: myriad::requests::Order,
+    /// CSV file (a header line of column names, then rows) whose columns
+    /// `{{row.NAME}}` templates read, one row per request.
+    #[arg(long, value_name = "FILE.csv")]
+    pub data: Option<PathBuf>,
+    /// The order `--data` rows are taken in, one per request.
+    #[arg(long, value_name = "ORDER", default_value = "in-order", value_parser = order)]
+    pub data_order: myriad::requests::Order,
+    /// Seed of the random orders and template values [default: new per run].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
     /// Concurrent connections.
     #[arg(short = 'c', long, value_name = "N", default_value = "50", value_parser = at_least_one)]
     pub connections: usize,
     /// Request method.
-    #[arg(short = 'm', long, value_name = "METHOD", default_value = "GET")]
+    #[arg(
+        short = 'm',
+        long,
+        value_name = "METHOD",
+        default_value = "GET",
+        conflicts_with = "targets"
+    )]
     pub method: String,
     /// Extra request header, 'Name: value' (repeatable).
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = header)]
     pub headers: Vec<(String, String)>,
     /// Request body.
-    #[arg(short = 'd', long, value_name = "BODY", conflicts_with = "body_file")]
+    #[arg(short = 'd', long, value_name = "BODY", conflicts_with_all = ["body_file", "targets"])]
     pub body: Option<String>,
     /// Read the request body from a file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "targets")]
     pub body_file: Option<PathBuf>,
     /// Limit for each request, from send to the end of the response.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
@@ -93,11 +122,26 @@ impl LoadArgs {
     /// A validated-later [`Config`] with these settings (the caller sets how
     /// the run is bounded and paced).
     pub fn base_config(&self) -> Result<Config, String> {
-        let config = match &self.unix_socket {
-            Some(path) => Config::new_unix(&self.urls, path.clone()),
-            None => Config::new_via(&self.urls, &self.connect_to),
+        let config = match (&self.targets, &self.unix_socket) {
+            (Some(file), unix) => {
+                let targets = myriad::targets::read_targets(file).map_err(|e| e.to_string())?;
+                Config::from_file_targets(
+                    &file.display().to_string(),
+                    &targets,
+                    &self.connect_to,
+                    unix.clone(),
+                )
+            }
+            (None, Some(path)) => Config::new_unix(&self.urls, path.clone()),
+            (None, None) => Config::new_via(&self.urls, &self.connect_to),
         };
         let mut config = config.map_err(|e| e.to_string())?;
+        config.request_order = self.targets_order;
+        config.data_order = self.data_order;
+        config.seed = self.seed;
+        if let Some(path) = &self.data {
+            config.data = Some(myriad::template::DataSet::read(path).map_err(|e| e.to_string())?);
+        }
         // The caller picks the load model; this is the closed one with the defaults.
         config.load = myriad::Load::Closed {
             connections: self.connections,
@@ -145,6 +189,24 @@ pub struct Sources(Vec<IpAddr>);
 
 /// Parses `--source`: `A-B` (an IPv4 range), `A/N` (a CIDR, network and
 /// broadcast addresses excluded when N < 31), or a comma-separated list.
+impl LoadArgs {
+    /// What the run loads, for titles: its URLs, or its targets file.
+    pub fn what(&self) -> String {
+        match &self.targets {
+            Some(file) => format!("--targets {}", file.display()),
+            None => self.urls.join(", "),
+        }
+    }
+}
+
+fn order(s: &str) -> Result<myriad::requests::Order, String> {
+    match s {
+        "in-order" => Ok(myriad::requests::Order::InOrder),
+        "random" => Ok(myriad::requests::Order::Random),
+        _ => Err("expected in-order or random".into()),
+    }
+}
+
 fn source_addrs(s: &str) -> Result<Sources, String> {
     const MAX: u32 = 1 << 16;
     let bad = || {

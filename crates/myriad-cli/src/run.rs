@@ -174,7 +174,7 @@ pub fn execute(args: RunArgs) -> i32 {
     let mut outputs = outputs(args.json, output);
     outputs.extend(html_output(
         html,
-        format!("myriad run: {}", args.load.urls.join(", ")),
+        format!("myriad run: {}", args.load.what()),
     ));
     emit(&summary, config.as_ref(), outputs)
 }

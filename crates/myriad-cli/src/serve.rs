@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// knowledge (h2c) in cleartext and by ALPN h2 with --tls.
     #[arg(long, value_name = "N", default_value = "256", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams: u32,
+    /// Append a line per request to FILE: `METHOD PATH BODY_BYTES STATUS`
+    /// (buffered; written every second and at shutdown).
+    #[arg(long, value_name = "FILE")]
+    pub access_log: Option<std::path::PathBuf>,
     /// Server threads per process [default: number of cores; 1 with --workers above 1].
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub threads: Option<usize>,
@@ -151,7 +155,24 @@ impl ServeArgs {
             status: self.status,
             header_timeout: self.header_timeout,
             max_streams: self.max_streams,
+            access_log: None,
         }
+    }
+
+    /// [`config`](Self::config) with the access log opened; on failure
+    /// prints why and returns exit code 2.
+    fn config_with_log(&self) -> Result<ServerConfig, i32> {
+        let mut config = self.config();
+        if let Some(path) = &self.access_log {
+            match myriad_server::AccessLog::open(path) {
+                Ok(log) => config.access_log = Some(log),
+                Err(e) => {
+                    eprintln!("error: cannot open --access-log '{}': {e}", path.display());
+                    return Err(crate::args::EXIT_USAGE);
+                }
+            }
+        }
+        Ok(config)
     }
 }
 
@@ -165,7 +186,11 @@ pub fn execute(args: ServeArgs) -> i32 {
                 return EXIT_FAILURE;
             }
         };
-        return child::run(spec, args.config(), args.threads.unwrap_or(1), tls);
+        let config = match args.config_with_log() {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        return child::run(spec, config, args.threads.unwrap_or(1), tls);
     }
     let workers = args.workers.count(args.max_connections);
     if workers > 1 {
@@ -203,7 +228,10 @@ fn single(args: &ServeArgs) -> i32 {
         Err(code) => return code,
     };
     myriad::sys::raise_open_files_limit();
-    let config = args.config();
+    let config = match args.config_with_log() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let threads = args.threads.unwrap_or_else(myriad::config::available_cores);
     let describe = describe(&config, format!("{threads} threads"));
     let acceptor = tls.as_ref().map(|t| t.tls.clone());

@@ -30,6 +30,8 @@ pub struct ServerConfig {
     /// Streams an HTTP/2 client may have open at once on one connection
     /// (SETTINGS_MAX_CONCURRENT_STREAMS); at least 1.
     pub max_streams: u32,
+    /// Where to log each request (`--access-log`), if anywhere.
+    pub access_log: Option<crate::access_log::AccessLog>,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +44,7 @@ impl Default for ServerConfig {
             status: 200,
             header_timeout: Duration::from_secs(10),
             max_streams: 256,
+            access_log: None,
         }
     }
 }

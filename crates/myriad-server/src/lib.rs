@@ -48,6 +48,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![deny(missing_docs)]
 
+pub mod access_log;
 pub mod config;
 mod conn;
 mod handle;
@@ -72,6 +73,7 @@ use tokio::task::JoinSet;
 
 use transport::Accepted;
 
+pub use access_log::AccessLog;
 pub use config::{Delay, DelayError, ServerConfig};
 pub use handle::{spawn, spawn_many, spawn_on, ServerHandle};
 pub use listen::{bind, bind_reuse_port, Endpoint, ListenSpec, ListenSpecError, PortReservation};
@@ -141,7 +143,19 @@ pub async fn serve(
         delay: config.delay,
         header_timeout: config.header_timeout,
         stats,
+        access_log: config.access_log.clone(),
         goaway: tokio::sync::watch::Sender::new(false),
+    });
+    // Lines reach the file at least once a second, not only when a chunk
+    // has gathered (and at shutdown, below).
+    let flusher = config.access_log.clone().map(|log| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                log.flush();
+            }
+        })
     });
     // A JoinSet rather than detached tasks: aborting it is how shutdown closes
     // every connection, and dropping it does the same if `run` is dropped.
@@ -193,6 +207,12 @@ pub async fn serve(
     shared.goaway.send_replace(true);
     let _ = tokio::time::timeout(HTTP2_SHUTDOWN_GRACE, shared.goaway.closed()).await;
     connections.shutdown().await;
+    if let Some(flusher) = flusher {
+        flusher.abort();
+    }
+    if let Some(log) = &shared.access_log {
+        log.flush();
+    }
     result
 }
 

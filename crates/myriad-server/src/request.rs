@@ -10,6 +10,7 @@ use std::mem::MaybeUninit;
 
 use myriad::proto::ChunkedDecoder;
 
+use crate::access_log::LogLines;
 use crate::response::{ConnMode, Reply};
 
 /// Most headers a request may have; more is a bad request.
@@ -47,6 +48,9 @@ pub(crate) struct Progress {
 #[derive(Debug)]
 pub(crate) struct RequestParser {
     state: State,
+    /// With an access log: the lines of the requests parsed (boxed, so a
+    /// server without one keeps its connections a pointer larger only).
+    log: Option<Box<LogLines>>,
 }
 
 /// How a request's body is framed.
@@ -69,7 +73,27 @@ struct Malformed;
 
 impl RequestParser {
     pub(crate) fn new() -> Self {
-        RequestParser { state: State::Head }
+        RequestParser {
+            state: State::Head,
+            log: None,
+        }
+    }
+
+    /// A parser that writes an access-log line per request, with `status`
+    /// for the configured answer.
+    pub(crate) fn logging(status: u16) -> Self {
+        RequestParser {
+            state: State::Head,
+            log: Some(Box::new(LogLines {
+                status,
+                ..LogLines::default()
+            })),
+        }
+    }
+
+    /// The access-log lines of the requests parsed so far, if logging.
+    pub(crate) fn log_lines(&mut self) -> Option<&mut LogLines> {
+        self.log.as_deref_mut()
     }
 
     /// Whether the parser waits for a request head (rather than inside a body).
@@ -94,10 +118,13 @@ impl RequestParser {
                     if rest.is_empty() {
                         return progress;
                     }
-                    let head = match parse_head(rest) {
+                    let head = match parse_head(rest, self.log.as_deref_mut()) {
                         Ok(Some(head)) => head,
                         Ok(None) => return progress,
                         Err(Malformed) => {
+                            if let Some(log) = &mut self.log {
+                                log.bad();
+                            }
                             replies.push(Reply::BadRequest);
                             progress.close = true;
                             return progress;
@@ -141,6 +168,9 @@ impl RequestParser {
                         Some(*reply)
                     }
                     Err(_) => {
+                        if let Some(log) = &mut self.log {
+                            log.bad();
+                        }
                         replies.push(Reply::BadRequest);
                         progress.close = true;
                         return progress;
@@ -149,6 +179,9 @@ impl RequestParser {
             };
             if let Some(reply) = done {
                 self.state = State::Head;
+                if let Some(log) = &mut self.log {
+                    log.end(log.status);
+                }
                 replies.push(reply);
                 if reply.closes() {
                     progress.close = true;
@@ -161,7 +194,7 @@ impl RequestParser {
 
 /// Parses one request head at the start of `buf`: `Ok(None)` if it is not
 /// complete yet.
-fn parse_head(buf: &[u8]) -> Result<Option<Head>, Malformed> {
+fn parse_head(buf: &[u8], log: Option<&mut LogLines>) -> Result<Option<Head>, Malformed> {
     // Uninitialised headers: zeroing 64 of them per request would cost more
     // than parsing a typical head.
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -201,6 +234,13 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Malformed> {
         } else if name.eq_ignore_ascii_case("expect") {
             expect_continue = trim(header.value).eq_ignore_ascii_case(b"100-continue");
         }
+    }
+    if let Some(log) = log {
+        let body = match chunked {
+            Some(_) => None,
+            None => Some(length.unwrap_or(0)),
+        };
+        log.head(req.method.unwrap_or("-"), req.path.unwrap_or("-"), body);
     }
     let framing = match (chunked, length) {
         (None, None | Some(0)) => Framing::None,

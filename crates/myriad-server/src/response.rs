@@ -58,6 +58,7 @@ const BAD_REQUEST: &[u8] =
 pub(crate) struct Responses {
     full: [Vec<u8>; 3],
     head_len: [usize; 3],
+    status: u16,
 }
 
 impl Responses {
@@ -94,7 +95,13 @@ impl Responses {
         Responses {
             full: [default, close, keep_alive],
             head_len: [default_len, close_len, keep_alive_len],
+            status,
         }
+    }
+
+    /// The status code of the configured answer.
+    pub(crate) fn status(&self) -> u16 {
+        self.status
     }
 
     /// The bytes of one reply.

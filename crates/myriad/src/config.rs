@@ -92,6 +92,14 @@ pub enum ConfigError {
     /// A `--shard` that does not parse or does not fit the run.
     #[error("{0}")]
     Shard(String),
+    /// A targets file whose request cannot be used (the message names the
+    /// file and line).
+    #[error("{0}")]
+    Targets(String),
+    /// A template that names an unknown function or column, or a `--data`
+    /// file that cannot be used.
+    #[error("{0}")]
+    Template(String),
 }
 
 /// One URL under load, resolved once.
@@ -153,7 +161,24 @@ impl Target {
     }
 
     fn parse_with(url: &str, resolve: bool) -> Result<Target, ConfigError> {
-        let parsed = url::Url::parse(url).map_err(|e| ConfigError::InvalidUrl {
+        // Templates (`{{seq}}`) are kept out of the URL parser's way, which
+        // would escape their braces and spaces, and put back in the path.
+        let (protected, holes) = crate::template::protect(url);
+        let mut target = Target::parse_plain(url, &protected, resolve)?;
+        if !holes.is_empty() {
+            if crate::template::has_placeholder(&target.host_header) {
+                return Err(ConfigError::InvalidUrl {
+                    url: url.to_string(),
+                    reason: "templates are allowed in the path and query only".to_string(),
+                });
+            }
+            target.path = crate::template::restore(&target.path, &holes);
+        }
+        Ok(target)
+    }
+
+    fn parse_plain(url: &str, protected: &str, resolve: bool) -> Result<Target, ConfigError> {
+        let parsed = url::Url::parse(protected).map_err(|e| ConfigError::InvalidUrl {
             url: url.to_string(),
             reason: e.to_string(),
         })?;
@@ -664,6 +689,24 @@ pub struct Config {
     pub headers: Vec<(String, String)>,
     /// Request body.
     pub body: Vec<u8>,
+    /// The requests of a targets file (`--targets`), each connecting to one
+    /// of `targets`; empty: one request per URL of `targets`, made of
+    /// `method`, `headers` and `body` (see [`crate::requests`]).
+    #[serde(default)]
+    pub requests: Vec<crate::requests::RequestDef>,
+    /// The order a connection takes its targets file's requests in.
+    #[serde(default)]
+    pub request_order: crate::requests::Order,
+    /// The rows `{{row.COLUMN}}` templates read (`--data FILE.csv`).
+    #[serde(default)]
+    pub data: Option<crate::template::DataSet>,
+    /// The order `--data` rows are taken in, one per request.
+    #[serde(default)]
+    pub data_order: crate::requests::Order,
+    /// Seed of the random orders and template values (`--seed`); `None`: a
+    /// new one per run.
+    #[serde(default)]
+    pub seed: Option<u64>,
     /// Limit for one request, from write to the end of the response.
     pub timeout: Duration,
     /// Limit for establishing a connection.
@@ -800,6 +843,11 @@ impl Config {
             method: "GET".to_string(),
             headers: Vec::new(),
             body: Vec::new(),
+            requests: Vec::new(),
+            request_order: crate::requests::Order::InOrder,
+            data: None,
+            data_order: crate::requests::Order::InOrder,
+            seed: None,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             threads: available_cores(),
@@ -956,7 +1004,14 @@ impl Config {
                 return Err(ConfigError::Header(format!("{name}: {value}")));
             }
         }
-        Ok(())
+        for r in &self.requests {
+            for (name, value) in &r.headers {
+                if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+                    return Err(ConfigError::Header(format!("{name}: {value}")));
+                }
+            }
+        }
+        self.validate_requests()
     }
 }
 

@@ -17,6 +17,9 @@
 //!     loop does not look inside (TCP today; TLS and Unix sockets next);
 //!   - *protocol* ([`proto`]): a session per connection turns tickets into
 //!     exactly one outcome each, with some number in flight (HTTP/1.1 today).
+//! - [`targets`], [`requests`], [`template`]: requests from data: targets
+//!   files (vegeta's HTTP and JSON-lines formats), a run's requests grouped
+//!   by host with their report rows, and `{{…}}` templates with `--data` rows.
 //! - [`feed`]: the live feed, each statistics interval merged over every
 //!   worker, handed to [`feed::Sink`]s (the progress line, the HDR log).
 //! - [`proto`]: the protocol seam and HTTP/1.1: request bytes built once,
@@ -93,6 +96,7 @@ pub mod metrics;
 pub mod proto;
 pub mod report;
 pub mod resources;
+pub mod requests;
 pub mod result;
 pub mod schedule;
 pub mod shard;
@@ -100,6 +104,8 @@ pub mod start_at;
 pub mod summary;
 pub mod supervise;
 pub mod sys;
+pub mod targets;
+pub mod template;
 pub mod threshold;
 pub mod tls;
 pub mod units;

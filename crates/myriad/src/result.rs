@@ -254,9 +254,13 @@ pub struct RunHistograms {
     pub loop_stall: String,
 }
 
-/// One target of a result.
+/// One report row of a result: a URL, or a request type of a targets file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredTarget {
+    /// The row's name (files written before rows had names: empty, and the
+    /// URL names the row).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
     /// The URL as given.
     pub url: String,
     /// Its counts and histograms.
@@ -406,6 +410,7 @@ impl ResultFile {
                 .targets
                 .iter()
                 .map(|t| StoredTarget {
+                    name: t.name.clone(),
                     url: t.url.clone(),
                     tally: WireTally::compressed(&t.tally),
                 })
@@ -509,6 +514,7 @@ impl ResultFile {
         let mut targets = Vec::with_capacity(self.targets.len());
         for t in &self.targets {
             targets.push(TargetSummary {
+                name: t.row_name().to_string(),
                 url: t.url.clone(),
                 tally: tally(&t.tally)?,
             });
@@ -571,6 +577,21 @@ impl ResultFile {
     /// The URLs of its targets, in order.
     pub fn target_urls(&self) -> Vec<&str> {
         self.targets.iter().map(|t| t.url.as_str()).collect()
+    }
+
+    /// The names of its report rows, in order.
+    pub fn row_names(&self) -> Vec<&str> {
+        self.targets.iter().map(StoredTarget::row_name).collect()
+    }
+}
+
+impl StoredTarget {
+    /// The row's name: its `name`, or its URL in files without names.
+    pub fn row_name(&self) -> &str {
+        match self.name.is_empty() {
+            true => &self.url,
+            false => &self.name,
+        }
     }
 }
 

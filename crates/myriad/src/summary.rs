@@ -38,10 +38,14 @@ impl Machine {
     }
 }
 
-/// The numbers of one target.
+/// The numbers of one report row: a URL, or a request type of a targets
+/// file (see [`crate::requests`]).
 #[derive(Debug, Clone)]
 pub struct TargetSummary {
-    /// The URL as given.
+    /// The row's name: the URL as given, or the request's name (`name` in
+    /// the targets file, or `METHOD path` without the query string).
+    pub name: String,
+    /// The URL as given (for a request type: its first request's).
     pub url: String,
     /// Its counts and latencies.
     pub tally: Tally,

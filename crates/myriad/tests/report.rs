@@ -86,10 +86,12 @@ fn fixed_summary() -> Summary {
         total: all,
         targets: vec![
             TargetSummary {
+                name: "http://127.0.0.1:8080/".into(),
                 url: "http://127.0.0.1:8080/".into(),
                 tally: a,
             },
             TargetSummary {
+                name: "http://127.0.0.1:8081/".into(),
                 url: "http://127.0.0.1:8081/".into(),
                 tally: b,
             },

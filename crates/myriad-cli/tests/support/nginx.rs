@@ -189,8 +189,14 @@ impl Nginx {
             true => "GET / HTTP/2.0 200",
             false => "GET / HTTP/1.1 200",
         };
+        let mut plain = AccessLog::read(&self.dir.join("access.log"), expected);
+        plain.requests = std::fs::read_to_string(self.dir.join("targets.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
         (
-            AccessLog::read(&self.dir.join("access.log"), expected),
+            plain,
             AccessLog::read(&self.dir.join("access_tls.log"), expected),
         )
     }
@@ -212,6 +218,9 @@ impl Drop for Nginx {
 pub struct AccessLog {
     lines: Vec<String>,
     expected: &'static str,
+    /// The plaintext server's second log, of any request:
+    /// `$request_method $request_uri $content_length $status`.
+    requests: Vec<String>,
 }
 
 impl AccessLog {
@@ -220,7 +229,15 @@ impl AccessLog {
         AccessLog {
             lines: text.lines().map(str::to_string).collect(),
             expected,
+            requests: Vec::new(),
         }
+    }
+
+    /// The plaintext server's lines `METHOD URI CONTENT_LENGTH STATUS`
+    /// (`-` without a `Content-Length`), one per request, for requests other
+    /// than `GET /`.
+    pub fn requests(&self) -> &[String] {
+        &self.requests
     }
 
     /// Asserts `n` lines, each a `GET /` in the server's protocol answered 200.
@@ -273,6 +290,7 @@ events {{
 }}
 http {{
     log_format m '$request_method $request_uri $server_protocol $status';
+    log_format t '$request_method $request_uri $content_length $status';
     keepalive_requests {keepalive_requests};
     keepalive_timeout 300s;
     client_body_temp_path {d}/client_body;
@@ -283,6 +301,7 @@ http {{
     server {{
         listen 127.0.0.1:{port}{h2};
         access_log {d}/access.log m;
+        access_log {d}/targets.log t;
         location / {{
             return 200 "ok";
         }}

@@ -49,7 +49,7 @@ pub(super) async fn connection_loop<D: Dialer, P: Protocol>(
     protocol: P,
     mut tickets: Tickets,
 ) {
-    let mut session = protocol.session(&ctx.targets[tickets.target()]);
+    let mut session = protocol.session(&ctx.requests);
     let mut link = Link {
         stream: None,
         ever_connected: false,
@@ -79,14 +79,7 @@ pub(super) async fn connection_loop<D: Dialer, P: Protocol>(
                             micros(Instant::now().saturating_duration_since(ticket.intended));
                         let service = ticket.scheduled.then_some(latency);
                         let io = IoCounts::default();
-                        ctx.finish(
-                            tickets.target(),
-                            ticket,
-                            Outcome::Error(kind),
-                            latency,
-                            service,
-                            io,
-                        );
+                        ctx.finish(ticket, Outcome::Error(kind), latency, service, io);
                         continue;
                     }
                 }
@@ -101,7 +94,7 @@ pub(super) async fn connection_loop<D: Dialer, P: Protocol>(
             match Box::pin(reconnect(&ctx, &*dialer)).await {
                 Ok(stream) => link.stream = Some(stream),
                 Err(kind) => {
-                    abandon(&ctx, tickets.target(), &mut session, kind);
+                    abandon(&ctx, &mut session, kind);
                     continue;
                 }
             }
@@ -116,7 +109,7 @@ pub(super) async fn connection_loop<D: Dialer, P: Protocol>(
             }
         }
         let Some(stream) = link.stream.as_mut() else {
-            abandon(&ctx, tickets.target(), &mut session, ErrorKind::Io);
+            abandon(&ctx, &mut session, ErrorKind::Io);
             continue;
         };
         let deadline = session
@@ -135,28 +128,14 @@ pub(super) async fn connection_loop<D: Dialer, P: Protocol>(
             Ok(Some(c)) => match c.result {
                 Ok(response) => {
                     let reuse = response.keep_alive && ctx.keep_alive;
-                    record(
-                        &ctx,
-                        tickets.target(),
-                        c.flight,
-                        Outcome::Status(response.status),
-                        now,
-                        c.io,
-                    );
+                    record(&ctx, c.flight, Outcome::Status(response.status), now, c.io);
                     if reuse {
                         continue;
                     }
                     ErrorKind::Io
                 }
                 Err(kind) => {
-                    record(
-                        &ctx,
-                        tickets.target(),
-                        c.flight,
-                        Outcome::Error(kind),
-                        now,
-                        c.io,
-                    );
+                    record(&ctx, c.flight, Outcome::Error(kind), now, c.io);
                     if session.carries_on() {
                         continue;
                     }
@@ -175,7 +154,7 @@ pub(super) async fn connection_loop<D: Dialer, P: Protocol>(
         // The stream is given up: a response that closes it, an error, or a
         // timeout. Whatever else was in flight on it ends with the same kind.
         link.close(&ctx);
-        abandon(&ctx, tickets.target(), &mut session, kind);
+        abandon(&ctx, &mut session, kind);
     }
     link.close(&ctx);
     tickets.retire(&ctx);
@@ -185,34 +164,20 @@ pub(super) async fn connection_loop<D: Dialer, P: Protocol>(
 /// due, so a late send (a stalled server, a busy event loop, a queue for a
 /// connection) shows up in it; a scheduled request also records its service
 /// time from the actual send.
-fn record(
-    ctx: &WorkerCtx,
-    target: usize,
-    flight: Flight,
-    outcome: Outcome,
-    now: Instant,
-    io: IoCounts,
-) {
+fn record(ctx: &WorkerCtx, flight: Flight, outcome: Outcome, now: Instant, io: IoCounts) {
     let latency = micros(now.saturating_duration_since(flight.ticket.intended));
     let service = flight
         .ticket
         .scheduled
         .then(|| micros(now.saturating_duration_since(flight.sent)));
-    ctx.finish(target, flight.ticket, outcome, latency, service, io);
+    ctx.finish(flight.ticket, outcome, latency, service, io);
 }
 
 /// Ends every request still in flight on an abandoned stream with `kind`.
-fn abandon<S: Session>(ctx: &WorkerCtx, target: usize, session: &mut S, kind: ErrorKind) {
+fn abandon<S: Session>(ctx: &WorkerCtx, session: &mut S, kind: ErrorKind) {
     let now = Instant::now();
     while let Some(flight) = session.abandon() {
-        record(
-            ctx,
-            target,
-            flight,
-            Outcome::Error(kind),
-            now,
-            IoCounts::default(),
-        );
+        record(ctx, flight, Outcome::Error(kind), now, IoCounts::default());
     }
 }
 

@@ -52,8 +52,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, Load, Stop};
 use crate::metrics::{Gauges, Recorder, Tally};
-use crate::proto::request::{build_request, RequestSpec};
-use crate::proto::session::TargetWire;
+use crate::proto::request::{build_head, build_request, RequestSpec};
+use crate::proto::session::{RequestWire, TargetWire};
 use crate::summary::{Summary, TargetSummary};
 use crate::sys::{self, CpuTime};
 pub use plan::{Plan, ProcessPlan, WorkerPlan};
@@ -197,7 +197,7 @@ pub fn start_plan(plan: Plan) -> Result<Run, RunError> {
     let collector = collector::start(
         rx,
         plan.sources(),
-        plan.config.targets.len(),
+        plan.config.rows().0.len(),
         plan.config.stats_interval,
         sampler,
     );
@@ -224,56 +224,22 @@ pub(crate) fn launch_threads(
     cancel: &CancellationToken,
     events: &Sender<Event>,
 ) -> Result<Workers, RunError> {
-    let spec = RequestSpec {
-        method: &config.method,
-        headers: &config.headers,
-        body: &config.body,
-        keep_alive: config.keep_alive,
-    };
-    let targets: Arc<[TargetWire]> = config
-        .targets
-        .iter()
-        .map(|t| {
-            let request = build_request(&spec, &t.host_header, &t.path);
-            let pipelined = if config.pipeline > 1 {
-                request.repeat(config.pipeline)
-            } else {
-                Vec::new()
-            };
-            Ok(TargetWire {
-                addr: t.addr,
-                request: request.into_boxed_slice(),
-                pipelined: pipelined.into_boxed_slice(),
-                is_head: config.method.eq_ignore_ascii_case("HEAD"),
-                tls_name: match t.tls {
-                    true => Some(crate::tls::server_name(&t.host)?),
-                    false => None,
-                },
-                h2: match config.http2 {
-                    crate::config::Http2Mode::Off => None,
-                    _ => Some(Box::new(
-                        crate::proto::h2::build_h2_request(
-                            &config.method,
-                            &config.headers,
-                            &config.body,
-                            t.tls,
-                            &t.host_header,
-                            &t.path,
-                        )
-                        .map_err(crate::config::ConfigError::Http2)?,
-                    )),
-                },
-            })
-        })
-        .collect::<Result<_, ConfigError>>()?;
+    let (targets, requests, rows) = wires(config)?;
     // One TLS configuration per process: its session cache is shared, so a
     // reconnect resumes the session.
     let tls = match config.targets.iter().any(|t| t.tls) {
         true => Some(crate::tls::client_config(&config.tls)?),
         false => None,
     };
+    let templates = requests.iter().any(|r| r.template.is_some());
     let settings = WorkerSettings {
         targets,
+        requests,
+        rows,
+        random_order: config.request_order == crate::requests::Order::Random,
+        data: config.data.clone().map(Arc::new),
+        data_random: config.data_order == crate::requests::Order::Random,
+        templates,
         sources: sources.to_vec().into(),
         timeout: config.timeout,
         connect_timeout: config.connect_timeout,
@@ -329,6 +295,91 @@ pub(crate) fn launch_threads(
         progress,
         pids: Vec::new(),
     })
+}
+
+/// Targets, requests and the number of report rows (see [`wires`]).
+type Wires = (Arc<[TargetWire]>, Arc<[RequestWire]>, usize);
+
+/// The wire forms of a run: each target's address and request indices,
+/// every request's bytes (or template) and row, and the number of rows.
+fn wires(config: &Config) -> Result<Wires, ConfigError> {
+    let defs = config.request_defs();
+    let (rows, row_of) = config.rows();
+    let columns = config.data.as_ref().map(|d| d.columns.as_slice());
+    let mut requests = Vec::with_capacity(defs.len());
+    for (d, row) in defs.iter().zip(row_of) {
+        let t = config.targets.get(d.target).ok_or(ConfigError::NoTargets)?;
+        let spec = RequestSpec {
+            method: &d.method,
+            headers: &d.headers,
+            body: &d.body,
+            keep_alive: config.keep_alive,
+        };
+        let request = build_request(&spec, &t.host_header, &d.path);
+        let template = match crate::template::has_template(&request) {
+            false => None,
+            true => {
+                let (head, length) = build_head(&spec, &t.host_header, &d.path);
+                let compile = |bytes: &[u8]| {
+                    crate::template::Template::compile(bytes, columns, &d.place)
+                        .map_err(|e| ConfigError::Template(e.to_string()))
+                };
+                Some(Box::new(crate::template::RequestTemplate {
+                    head: compile(&head)?,
+                    body: compile(&d.body)?,
+                    length,
+                }))
+            }
+        };
+        let pipelined = if config.pipeline > 1 && template.is_none() {
+            request.repeat(config.pipeline)
+        } else {
+            Vec::new()
+        };
+        requests.push(RequestWire {
+            request: request.into_boxed_slice(),
+            pipelined: pipelined.into_boxed_slice(),
+            is_head: d.method.eq_ignore_ascii_case("HEAD"),
+            h2: match config.http2 {
+                crate::config::Http2Mode::Off => None,
+                _ => Some(Box::new(
+                    crate::proto::h2::build_h2_request(
+                        &d.method,
+                        &d.headers,
+                        &d.body,
+                        t.tls,
+                        &t.host_header,
+                        &d.path,
+                    )
+                    .map_err(crate::config::ConfigError::Http2)?,
+                )),
+            },
+            template,
+            row,
+        });
+    }
+    let targets = config
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mine = defs
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.target == i)
+                .map(|(k, _)| u32::try_from(k).unwrap_or(u32::MAX))
+                .collect();
+            Ok(TargetWire {
+                addr: t.addr,
+                tls_name: match t.tls {
+                    true => Some(crate::tls::server_name(&t.host)?),
+                    false => None,
+                },
+                requests: mine,
+            })
+        })
+        .collect::<Result<_, ConfigError>>()?;
+    Ok((targets, requests.into(), rows.len()))
 }
 
 /// Runs `config` to the end on the calling thread and returns its summary.
@@ -411,13 +462,15 @@ impl Run {
         let mut total = Tally::new();
         let targets: Vec<TargetSummary> = self
             .config
-            .targets
-            .iter()
+            .rows()
+            .0
+            .into_iter()
             .zip(&collected.recorder.targets)
-            .map(|(t, tally)| {
+            .map(|(row, tally)| {
                 total.merge(tally);
                 TargetSummary {
-                    url: t.url.clone(),
+                    name: row.name,
+                    url: row.url,
                     tally: tally.clone(),
                 }
             })

@@ -134,7 +134,6 @@ fn expire_waiting(ctx: &WorkerCtx, open: &OpenState, target: usize, now: Instant
         };
         let Some(ticket) = expired else { return };
         ctx.finish(
-            target,
             ticket,
             Outcome::Error(ErrorKind::Timeout),
             0,
@@ -198,14 +197,14 @@ pub(super) async fn run_scheduler(ctx: Rc<WorkerCtx>, plan: &WorkerPlan, share: 
             intended: at,
             warm: ctx.is_warm(at),
             scheduled: true,
+            request: 0,
         };
         let idle = open.idle[target].borrow_mut().pop();
         if let Some(slot) = idle {
             slot.parked.set(false);
-            ctx.issue(target, ticket);
-            slot.give(ticket);
+            slot.give(ctx.issue(target, ticket));
         } else if open.live.get() < open.cap {
-            ctx.issue(target, ticket);
+            let ticket = ctx.issue(target, ticket);
             open.live.set(open.live.get() + 1);
             let index = plan.first + opened * plan.stride;
             opened += 1;
@@ -214,12 +213,12 @@ pub(super) async fn run_scheduler(ctx: Rc<WorkerCtx>, plan: &WorkerPlan, share: 
         } else {
             match open.when_busy {
                 WhenBusy::Queue => {
-                    ctx.issue(target, ticket);
-                    ctx.note_queued(target, ticket.warm);
+                    let ticket = ctx.issue(target, ticket);
+                    ctx.note_queued(ticket);
                     expire_waiting(&ctx, open, target, Instant::now());
                     open.waiting[target].borrow_mut().push_back(ticket);
                 }
-                WhenBusy::Drop => ctx.drop_request(target, ticket.warm),
+                WhenBusy::Drop => ctx.drop_request(target, ticket),
             }
         }
     }

@@ -64,6 +64,16 @@ pub struct WorkerPlan {
     pub connect_rate: Option<f64>,
     /// The open model: this thread's share of the schedule.
     pub open: Option<OpenShare>,
+    /// Seed of this thread's random request order and template values.
+    #[serde(default)]
+    pub seed: u64,
+    /// This thread's place among all threads of the run, and their number:
+    /// its `{{seq}}` numbers are `offset`, `offset + stride`, ...
+    #[serde(default)]
+    pub sequence_offset: usize,
+    /// See `sequence_offset`.
+    #[serde(default)]
+    pub sequence_stride: usize,
 }
 
 /// One thread's share of an open-model schedule.
@@ -95,10 +105,10 @@ impl Plan {
         config.validate()?;
         let limit = sys::raise_open_files_limit();
         let shape = Shape::fit(&config, limit)?;
-        let seed = fastrand::u64(..);
+        let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
         let targets = config.targets.len();
         let p = shape.processes;
-        let processes = (0..p)
+        let mut processes: Vec<ProcessPlan> = (0..p)
             .map(|i| {
                 let load = if p > 1 {
                     config.load.part(i, p)
@@ -124,6 +134,16 @@ impl Plan {
                 part
             })
             .collect();
+        // Number every thread of the run, so `{{seq}}` is unique across them.
+        let total: usize = processes.iter().map(|p| p.workers.len()).sum();
+        for (offset, w) in processes
+            .iter_mut()
+            .flat_map(|p| p.workers.iter_mut())
+            .enumerate()
+        {
+            w.sequence_offset = offset;
+            w.sequence_stride = total;
+        }
         Ok(Plan {
             config,
             shape,
@@ -172,6 +192,9 @@ impl ProcessPlan {
                     budgets: vec![None; targets],
                     connect_rate: connect_rate.map(|r| r / threads as f64),
                     open: None,
+                    seed: seed.wrapping_add(t as u64),
+                    sequence_offset: t,
+                    sequence_stride: threads,
                 };
                 match &open {
                     Some(model) => {

@@ -35,6 +35,9 @@ pub(crate) struct Ticket {
     /// Whether a schedule set `intended` (the open model): the service time
     /// from the actual send is recorded beside the latency.
     pub scheduled: bool,
+    /// Which of the run's requests it sends (an index into the worker's
+    /// request wires), chosen when it is issued.
+    pub request: u32,
 }
 
 /// What a connection does next.
@@ -206,8 +209,8 @@ impl WorkerCtx {
             intended: now,
             warm: self.is_warm(now),
             scheduled: false,
+            request: 0,
         };
-        self.issue(target, ticket);
-        Some(ticket)
+        Some(self.issue(target, ticket))
     }
 }

@@ -29,7 +29,7 @@ use crate::config::WhenBusy;
 use crate::metrics::{ErrorKind, Gauges, Outcome, Recorder, Tally};
 use crate::proto::h2::{H2Dialer, Http2};
 use crate::proto::http1::{Http1, Http1Pipeline};
-use crate::proto::session::{BufPool, IoCounts, TargetWire};
+use crate::proto::session::{BufPool, IoCounts, Renderer, RequestWire, TargetWire};
 use crate::schedule::Schedule;
 use crate::sys::{thread_cpu_time, CpuTime};
 
@@ -72,6 +72,18 @@ impl WorkerProgress {
 #[derive(Clone)]
 pub(crate) struct WorkerSettings {
     pub targets: Arc<[TargetWire]>,
+    /// Every request of the run; each target's are a list of indices here.
+    pub requests: Arc<[RequestWire]>,
+    /// Report rows (tallies); a request's `row` is one of them.
+    pub rows: usize,
+    /// Take each target's requests in a random order (else in turn).
+    pub random_order: bool,
+    /// The `--data` rows templates read.
+    pub data: Option<Arc<crate::template::DataSet>>,
+    /// Take `--data` rows at random (else in order).
+    pub data_random: bool,
+    /// Whether any request is a template (a worker then has a renderer).
+    pub templates: bool,
     pub sources: Arc<[IpAddr]>,
     pub timeout: Duration,
     pub connect_timeout: Duration,
@@ -101,6 +113,14 @@ pub(crate) struct WorkerSettings {
 /// The worker's state, shared by its connection tasks on its one thread.
 pub(crate) struct WorkerCtx {
     pub targets: Arc<[TargetWire]>,
+    /// Every request of the run (see [`WorkerSettings::requests`]).
+    pub requests: Arc<[RequestWire]>,
+    /// Report rows: tallies `0..rows`, then the warm-up's.
+    rows: usize,
+    /// Per target: the position of its next request, when taken in turn.
+    cursors: Vec<Cell<usize>>,
+    /// Random request order: its numbers (seeded by the plan).
+    order_rng: Option<RefCell<fastrand::Rng>>,
     /// One dialer per target and source address (see [`WorkerCtx::dialer`]).
     dialers: Vec<Rc<TcpDialer>>,
     /// The same over TLS, for `https://` targets (`None` for the others).
@@ -163,38 +183,69 @@ impl WorkerCtx {
         self.warmup_end.is_some_and(|w| at < w)
     }
 
-    /// The tally a request is counted in: its target's, or the warm-up's.
+    /// The tally a request is counted in: its row's, or the warm-up's.
     #[inline]
-    fn slot(&self, target: usize, warm: bool) -> usize {
-        if warm {
-            self.targets.len()
+    fn slot(&self, ticket: &Ticket) -> usize {
+        if ticket.warm {
+            self.rows
         } else {
-            target
+            self.requests
+                .get(ticket.request as usize)
+                .map_or(0, |r| r.row)
         }
     }
 
-    /// Counts a request handed to a connection.
+    /// Which of `target`'s requests goes next: the only one, the next in
+    /// turn, or one at random.
     #[inline]
-    pub(super) fn issue(&self, target: usize, ticket: Ticket) {
-        let slot = self.slot(target, ticket.warm);
+    fn pick(&self, target: usize) -> u32 {
+        let Some(t) = self.targets.get(target) else {
+            return 0;
+        };
+        match t.requests.len() {
+            0 => 0,
+            1 => t.requests[0],
+            n => {
+                let i = match &self.order_rng {
+                    Some(rng) => rng.borrow_mut().usize(..n),
+                    None => {
+                        let c = &self.cursors[target];
+                        let i = c.get();
+                        c.set(if i + 1 == n { 0 } else { i + 1 });
+                        i
+                    }
+                };
+                t.requests[i]
+            }
+        }
+    }
+
+    /// Counts a request handed to a connection of `target`, and picks which
+    /// of its requests it sends.
+    #[inline]
+    pub(super) fn issue(&self, target: usize, mut ticket: Ticket) -> Ticket {
+        ticket.request = self.pick(target);
+        let slot = self.slot(&ticket);
         tally_mut(&mut self.recorder.borrow_mut(), slot).issue();
         self.in_flight[slot].set(self.in_flight[slot].get() + 1);
         self.issued.set(self.issued.get() + 1);
         self.progress
             .issued
             .store(self.issued.get(), Ordering::Relaxed);
+        ticket
     }
 
-    /// Counts a request that was due but found every allowed connection busy
-    /// and was not sent ([`WhenBusy::Drop`]).
-    pub(super) fn drop_request(&self, target: usize, warm: bool) {
-        tally_mut(&mut self.recorder.borrow_mut(), self.slot(target, warm)).drop_request();
+    /// Counts a request for `target` that was due but found every allowed
+    /// connection busy and was not sent ([`WhenBusy::Drop`]).
+    pub(super) fn drop_request(&self, target: usize, mut ticket: Ticket) {
+        ticket.request = self.pick(target);
+        tally_mut(&mut self.recorder.borrow_mut(), self.slot(&ticket)).drop_request();
     }
 
     /// Counts a request that was due but found every allowed connection busy
     /// and waits for one ([`WhenBusy::Queue`]); it was issued already.
-    pub(super) fn note_queued(&self, target: usize, warm: bool) {
-        tally_mut(&mut self.recorder.borrow_mut(), self.slot(target, warm)).note_queued();
+    pub(super) fn note_queued(&self, ticket: Ticket) {
+        tally_mut(&mut self.recorder.borrow_mut(), self.slot(&ticket)).note_queued();
     }
 
     /// Records how a request ended: latency from when it was due, and (open
@@ -202,14 +253,24 @@ impl WorkerCtx {
     #[inline]
     pub(super) fn finish(
         &self,
-        target: usize,
         ticket: Ticket,
         outcome: Outcome,
         latency_us: u64,
         service_us: Option<u64>,
         io: IoCounts,
     ) {
-        let slot = self.slot(target, ticket.warm);
+        self.finish_slot(self.slot(&ticket), outcome, latency_us, service_us, io);
+    }
+
+    /// [`finish`](Self::finish), for a request counted in tally `slot`.
+    fn finish_slot(
+        &self,
+        slot: usize,
+        outcome: Outcome,
+        latency_us: u64,
+        service_us: Option<u64>,
+        io: IoCounts,
+    ) {
         {
             let mut rec = self.recorder.borrow_mut();
             if let Some(us) = service_us {
@@ -306,7 +367,7 @@ impl WorkerCtx {
     /// Sends what was recorded since the last shipment to the run's collector,
     /// as statistics interval `interval`.
     fn ship(&self, interval: u64) {
-        let recorder = Box::new(self.recorder.replace(Recorder::new(self.targets.len())));
+        let recorder = Box::new(self.recorder.replace(Recorder::new(self.rows)));
         let _ = self.events.send(Event::Delta {
             source: self.source,
             interval,
@@ -449,12 +510,19 @@ pub(crate) fn run_worker(
         }
     };
     let n_targets = settings.targets.len();
+    let n_rows = settings.rows;
     let dialers = dialers(&settings.targets, &settings.sources);
     let tls_dialers = tls_dialers(&settings, &dialers);
     let ctx = Rc::new(WorkerCtx {
         tls_dialers,
         dialers,
         targets: settings.targets.clone(),
+        requests: settings.requests.clone(),
+        rows: n_rows,
+        cursors: (0..n_targets).map(|_| Cell::new(0)).collect(),
+        order_rng: settings
+            .random_order
+            .then(|| RefCell::new(fastrand::Rng::with_seed(plan.seed))),
         sources: settings.sources.clone(),
         timeout: settings.timeout,
         connect_timeout: settings.connect_timeout,
@@ -468,7 +536,14 @@ pub(crate) fn run_worker(
             .map(|path| Rc::new(UnixDialer { path })),
         deadline: settings.deadline,
         connect_permits: Semaphore::new(CONNECTS_IN_FLIGHT),
-        pool: BufPool::new(),
+        pool: BufPool::with_renderer(settings.templates.then(|| Renderer {
+            next: Cell::new(0),
+            offset: plan.sequence_offset as u64,
+            stride: plan.sequence_stride.max(1) as u64,
+            rng: RefCell::new(fastrand::Rng::with_seed(plan.seed ^ 0x5eed_7e3b_1a7e)),
+            data: settings.data.clone(),
+            data_random: settings.data_random,
+        })),
         open: plan
             .open
             .as_ref()
@@ -481,8 +556,8 @@ pub(crate) fn run_worker(
         stats_interval: settings.stats_interval,
         cancel: cancel.child_token(),
         budgets: plan.budgets.iter().map(|b| b.map(Cell::new)).collect(),
-        in_flight: (0..=n_targets).map(|_| Cell::new(0)).collect(),
-        recorder: RefCell::new(Recorder::new(n_targets)),
+        in_flight: (0..=n_rows).map(|_| Cell::new(0)).collect(),
+        recorder: RefCell::new(Recorder::new(n_rows)),
         gauges: Cell::new(Gauges {
             // The open model opens connections as needed: none is planned.
             planned: if plan.open.is_some() {
@@ -553,17 +628,10 @@ pub(crate) fn run_worker(
             _ = probe => {}
         }
     });
-    let now = Instant::now();
     for (slot, count) in ctx.in_flight.iter().enumerate() {
-        let ticket = Ticket {
-            intended: now,
-            warm: slot == n_targets,
-            scheduled: false,
-        };
         for _ in 0..count.get() {
-            ctx.finish(
-                slot.min(n_targets.saturating_sub(1)),
-                ticket,
+            ctx.finish_slot(
+                slot,
                 Outcome::Error(ErrorKind::Cancelled),
                 0,
                 None,
@@ -591,13 +659,22 @@ impl WorkerCtx {
             tls_dialers: Vec::new(),
             targets: vec![TargetWire {
                 addr,
+                tls_name: None,
+                requests: Box::new([0]),
+            }]
+            .into(),
+            requests: vec![RequestWire {
                 request: Box::new(*b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"),
                 pipelined: Box::new([]),
                 is_head: false,
-                tls_name: None,
                 h2: None,
+                template: None,
+                row: 0,
             }]
             .into(),
+            rows: 1,
+            cursors: vec![Cell::new(0)],
+            order_rng: None,
             sources: Vec::new().into(),
             timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
@@ -608,7 +685,7 @@ impl WorkerCtx {
             unix: None,
             deadline: None,
             connect_permits: Semaphore::new(CONNECTS_IN_FLIGHT),
-            pool: BufPool::new(),
+            pool: BufPool::with_renderer(None),
             open: None,
             ramp: None,
             started: Instant::now(),

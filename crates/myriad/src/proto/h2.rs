@@ -37,6 +37,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,7 @@ use h2::Reason;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::response::Response;
-use super::session::{BufPool, Completion, Flight, IoCounts, Protocol, Session, TargetWire};
+use super::session::{BufPool, Completion, Flight, IoCounts, Protocol, RequestWire, Session};
 use crate::engine::transport::{DialError, Dialed, Dialer, Transport};
 use crate::metrics::ErrorKind;
 
@@ -275,9 +276,9 @@ pub(crate) struct Http2 {
 impl Protocol for Http2 {
     type Session<'a> = Http2Session<'a>;
 
-    fn session<'a>(&self, target: &'a TargetWire) -> Http2Session<'a> {
+    fn session<'a>(&self, requests: &'a Arc<[RequestWire]>) -> Http2Session<'a> {
         Http2Session {
-            target,
+            requests,
             streams: self.streams.max(1),
             server_max: usize::MAX,
             waiting: VecDeque::new(),
@@ -301,7 +302,7 @@ struct Open {
 
 /// One HTTP/2 connection's requests: those not yet sent and the open streams.
 pub(crate) struct Http2Session<'a> {
-    target: &'a TargetWire,
+    requests: &'a Arc<[RequestWire]>,
     streams: usize,
     /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS`, as last seen.
     server_max: usize,
@@ -332,7 +333,8 @@ enum SendError {
 impl Http2Session<'_> {
     /// Opens a stream for `flight`, or says why it cannot be.
     fn send(&self, send: &mut SendRequest<Bytes>, flight: Flight) -> Result<Open, SendError> {
-        let Some(spec) = self.target.h2.as_deref() else {
+        let request = self.requests.get(flight.ticket.request as usize);
+        let Some(spec) = request.and_then(|r| r.h2.as_deref()) else {
             return Err(SendError::NoRequest);
         };
         let mut request = http::Request::new(());

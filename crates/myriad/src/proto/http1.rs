@@ -10,12 +10,13 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::response::{Response, ResponseParser, Step};
-use super::session::{BufPool, Completion, Flight, IoCounts, Protocol, Session, TargetWire};
+use super::session::{BufPool, Completion, Flight, IoCounts, Protocol, RequestWire, Session};
 use super::ProtoError;
 use crate::engine::transport::Transport;
 use crate::metrics::ErrorKind;
@@ -30,9 +31,9 @@ pub(crate) struct Http1;
 impl Protocol for Http1 {
     type Session<'a> = Http1Session<'a>;
 
-    fn session<'a>(&self, target: &'a TargetWire) -> Http1Session<'a> {
+    fn session<'a>(&self, requests: &'a Arc<[RequestWire]>) -> Http1Session<'a> {
         Http1Session {
-            target,
+            requests,
             flight: None,
         }
     }
@@ -41,7 +42,7 @@ impl Protocol for Http1 {
 /// A connection's HTTP/1.1 state: the request in flight, if any. Between
 /// requests it holds no buffer.
 pub(crate) struct Http1Session<'a> {
-    target: &'a TargetWire,
+    requests: &'a Arc<[RequestWire]>,
     flight: Option<Flight>,
 }
 
@@ -68,9 +69,12 @@ impl Session for Http1Session<'_> {
         stream: &mut T,
         pool: &BufPool,
     ) -> Option<Completion> {
-        self.flight?;
+        let request = self.flight?.ticket.request as usize;
         let mut io = IoCounts::default();
-        let result = exchange(stream, self.target, pool, &mut io).await;
+        let result = match self.requests.get(request) {
+            Some(request) => exchange(stream, request, pool, &mut io).await,
+            None => Err(ErrorKind::Io),
+        };
         // Taken only now: a timeout drops this future mid-exchange and the
         // request must still be there for `abandon`.
         let flight = self.flight.take()?;
@@ -85,12 +89,22 @@ impl Session for Http1Session<'_> {
 /// Writes the request and reads one complete response.
 async fn exchange<T: Transport>(
     stream: &mut T,
-    target: &TargetWire,
+    target: &RequestWire,
     pool: &BufPool,
     io: &mut IoCounts,
 ) -> Result<Response, ErrorKind> {
-    stream.write_all(&target.request).await.map_err(io_error)?;
-    io.sent += target.request.len() as u64;
+    match &target.template {
+        // The constant case: the bytes built once, written as they are.
+        None => {
+            stream.write_all(&target.request).await.map_err(io_error)?;
+            io.sent += target.request.len() as u64;
+        }
+        Some(template) => {
+            let lent = pool.render(template);
+            stream.write_all(&lent.buf).await.map_err(io_error)?;
+            io.sent += lent.buf.len() as u64;
+        }
+    }
     // Wait for the answer without a buffer: an idle or slow connection holds none.
     stream.readable().await.map_err(io_error)?;
     let mut lent = pool.take();
@@ -150,9 +164,9 @@ pub(crate) struct Http1Pipeline {
 impl Protocol for Http1Pipeline {
     type Session<'a> = PipelineSession<'a>;
 
-    fn session<'a>(&self, target: &'a TargetWire) -> PipelineSession<'a> {
+    fn session<'a>(&self, requests: &'a Arc<[RequestWire]>) -> PipelineSession<'a> {
         PipelineSession {
-            target,
+            requests,
             depth: self.depth,
             flights: VecDeque::new(),
             unwritten: 0,
@@ -165,7 +179,7 @@ impl Protocol for Http1Pipeline {
 /// many of the newest are not written yet, and bytes read but not yet parsed
 /// (the start of the next responses).
 pub(crate) struct PipelineSession<'a> {
-    target: &'a TargetWire,
+    requests: &'a Arc<[RequestWire]>,
     depth: usize,
     flights: VecDeque<Flight>,
     unwritten: usize,
@@ -212,6 +226,52 @@ impl Session for PipelineSession<'_> {
 }
 
 impl PipelineSession<'_> {
+    /// Writes the requests not written yet in one write: the same constant
+    /// request repeated is a slice of the prebuilt batch; a mix, or
+    /// templates, is assembled in a lent write buffer.
+    async fn write_unwritten<T: Transport>(
+        &mut self,
+        stream: &mut T,
+        pool: &BufPool,
+        io: &mut IoCounts,
+    ) -> Result<(), ErrorKind> {
+        let first = self.flights.len().saturating_sub(self.unwritten);
+        let one = self.flights.get(first).map_or(0, |f| f.ticket.request);
+        let same = self.flights.range(first..).all(|f| f.ticket.request == one);
+        let Some(request) = self.requests.get(one as usize) else {
+            return Err(ErrorKind::Io);
+        };
+        if same && request.template.is_none() {
+            let len = self.unwritten * request.request.len();
+            let batch = request.pipelined.get(..len).unwrap_or(&request.request);
+            stream.write_all(batch).await.map_err(io_error)?;
+            io.sent += batch.len() as u64;
+        } else {
+            let mut lent: Option<super::session::PooledWrite<'_>> = None;
+            for f in self.flights.range(first..) {
+                let Some(r) = self.requests.get(f.ticket.request as usize) else {
+                    return Err(ErrorKind::Io);
+                };
+                match (&r.template, &mut lent) {
+                    (Some(t), None) => lent = Some(pool.render(t)),
+                    (Some(t), Some(buf)) => pool.render_into(t, &mut buf.buf),
+                    (None, None) => {
+                        let mut buf = pool.render_empty();
+                        buf.buf.extend_from_slice(&r.request);
+                        lent = Some(buf);
+                    }
+                    (None, Some(buf)) => buf.buf.extend_from_slice(&r.request),
+                }
+            }
+            if let Some(buf) = lent {
+                stream.write_all(&buf.buf).await.map_err(io_error)?;
+                io.sent += buf.buf.len() as u64;
+            }
+        }
+        self.unwritten = 0;
+        Ok(())
+    }
+
     /// Reads the response of the oldest request. Responses already read are
     /// parsed first, without I/O; only when more bytes are needed are the
     /// requests not yet written sent, all in one write, so a read that brings
@@ -222,7 +282,12 @@ impl PipelineSession<'_> {
         pool: &BufPool,
         io: &mut IoCounts,
     ) -> Result<Response, ErrorKind> {
-        let mut parser = ResponseParser::new(self.target.is_head);
+        let oldest = self
+            .flights
+            .front()
+            .map_or(0, |f| f.ticket.request as usize);
+        let is_head = self.requests.get(oldest).is_some_and(|r| r.is_head);
+        let mut parser = ResponseParser::new(is_head);
         loop {
             if !self.pending.is_empty() {
                 let full = self.pending.len() >= MAX_HEAD_BUF;
@@ -240,15 +305,7 @@ impl PipelineSession<'_> {
                 }
             }
             if self.unwritten > 0 {
-                let len = self.unwritten * self.target.request.len();
-                let batch = self
-                    .target
-                    .pipelined
-                    .get(..len)
-                    .unwrap_or(&self.target.request);
-                stream.write_all(batch).await.map_err(io_error)?;
-                io.sent += batch.len() as u64;
-                self.unwritten = 0;
+                self.write_unwritten(stream, pool, io).await?;
             }
             stream.readable().await.map_err(io_error)?;
             let mut lent = pool.take();

@@ -12,6 +12,19 @@ pub(crate) struct RequestSpec<'a> {
 
 /// The full request bytes for `host_header` and `path`.
 pub(crate) fn build_request(spec: &RequestSpec<'_>, host_header: &str, path: &str) -> Vec<u8> {
+    let (mut out, length) = build_head(spec, host_header, path);
+    if length {
+        push_header(&mut out, "Content-Length", &spec.body.len().to_string());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(spec.body);
+    out
+}
+
+/// The request line and headers, without `Content-Length` and the blank line
+/// that ends the head; and whether a `Content-Length` belongs there (a body,
+/// or a method that expects one).
+pub(crate) fn build_head(spec: &RequestSpec<'_>, host_header: &str, path: &str) -> (Vec<u8>, bool) {
     let mut out = Vec::with_capacity(128 + spec.body.len());
     let has = |name: &str| {
         spec.headers
@@ -44,12 +57,8 @@ pub(crate) fn build_request(spec: &RequestSpec<'_>, host_header: &str, path: &st
     if !spec.keep_alive {
         push_header(&mut out, "Connection", "close");
     }
-    if !spec.body.is_empty() || matches!(spec.method, "POST" | "PUT" | "PATCH") {
-        push_header(&mut out, "Content-Length", &spec.body.len().to_string());
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(spec.body);
-    out
+    let length = !spec.body.is_empty() || matches!(spec.method, "POST" | "PUT" | "PATCH");
+    (out, length)
 }
 
 fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {

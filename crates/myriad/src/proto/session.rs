@@ -12,6 +12,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::engine::transport::Transport;
@@ -43,29 +44,43 @@ pub(crate) struct Completion {
     pub io: IoCounts,
 }
 
-/// What a target looks like on the wire, prepared once per run: where to
-/// connect and its request bytes.
+/// Where a target's connections go, prepared once per run, and the requests
+/// they send.
 #[derive(Debug)]
 pub(crate) struct TargetWire {
     pub addr: std::net::SocketAddr,
+    /// `https://`: the name its certificate must carry (and SNI sends).
+    pub tls_name: Option<rustls_pki_types::ServerName<'static>>,
+    /// Its requests: indices into the run's [`RequestWire`]s, taken in turn.
+    pub requests: Box<[u32]>,
+}
+
+/// What one request looks like on the wire, prepared once per run.
+#[derive(Debug)]
+pub(crate) struct RequestWire {
+    /// The request bytes (a request without templates is written as-is).
     pub request: Box<[u8]>,
     /// The request repeated as deep as the pipeline goes (empty without
     /// pipelining), so a batch of requests is one slice and one write.
     pub pipelined: Box<[u8]>,
     pub is_head: bool,
-    /// `https://`: the name its certificate must carry (and SNI sends).
-    pub tls_name: Option<rustls_pki_types::ServerName<'static>>,
     /// The request as HTTP/2 sends it (`--http2`, `--h2c`; boxed, and only
     /// then).
     pub h2: Option<Box<super::h2::H2Request>>,
+    /// Templates: the request is rendered per request instead (HTTP/1.1).
+    pub template: Option<Box<crate::template::RequestTemplate>>,
+    /// Its report row: the tally it is counted in.
+    pub row: usize,
 }
 
 /// A protocol: makes the per-connection sessions.
 pub(crate) trait Protocol {
     /// A connection's state.
     type Session<'a>: Session;
-    /// A session for a new connection to `target`.
-    fn session<'a>(&self, target: &'a TargetWire) -> Self::Session<'a>;
+    /// A session for a new connection, sending `requests` (each request's
+    /// ticket says which one). A thin reference, not a slice: the session is
+    /// part of every idle connection's state.
+    fn session<'a>(&self, requests: &'a Arc<[RequestWire]>) -> Self::Session<'a>;
 }
 
 /// One connection's exchange of requests and responses.
@@ -107,17 +122,78 @@ pub(crate) const READ_BUF: usize = 8 * 1024;
 /// flight at once; a burst beyond it allocates and frees.
 const POOL_CAP: usize = 256;
 
-/// Read buffers lent to connections only while they read a response, so an
-/// idle connection holds none. One pool per worker thread.
+/// Write buffers kept larger than this are freed instead of reused.
+const WRITE_BUF_KEEP: usize = 64 * 1024;
+
+/// Read buffers lent to connections only while they read a response, and
+/// write buffers lent while a templated request is rendered and written, so
+/// an idle connection holds none; and what templates are filled from. One
+/// pool per worker thread.
 pub(crate) struct BufPool {
     free: RefCell<Vec<Vec<u8>>>,
+    free_writes: RefCell<Vec<Vec<u8>>>,
+    values: Option<Renderer>,
+}
+
+/// A worker's source of template values: its sequence numbers (this worker's
+/// are `offset`, `offset + stride`, ..., so they are unique in the run), its
+/// random numbers, and the `--data` rows.
+pub(crate) struct Renderer {
+    pub next: std::cell::Cell<u64>,
+    pub offset: u64,
+    pub stride: u64,
+    pub rng: RefCell<fastrand::Rng>,
+    pub data: Option<std::sync::Arc<crate::template::DataSet>>,
+    pub data_random: bool,
 }
 
 impl BufPool {
-    pub fn new() -> BufPool {
+    /// A pool whose templates are filled from `values`.
+    pub fn with_renderer(values: Option<Renderer>) -> BufPool {
         BufPool {
             free: RefCell::new(Vec::new()),
+            free_writes: RefCell::new(Vec::new()),
+            values,
         }
+    }
+
+    /// Lends an empty write buffer.
+    pub fn render_empty(&self) -> PooledWrite<'_> {
+        let buf = self.free_writes.borrow_mut().pop().unwrap_or_default();
+        PooledWrite { buf, pool: self }
+    }
+
+    /// Lends a write buffer holding `request`, rendered with the next
+    /// sequence number and data row.
+    pub fn render(&self, request: &crate::template::RequestTemplate) -> PooledWrite<'_> {
+        let mut lent = self.render_empty();
+        self.render_into(request, &mut lent.buf);
+        lent
+    }
+
+    /// Appends `request` to `out`, rendered with the next sequence number
+    /// and data row.
+    pub fn render_into(&self, request: &crate::template::RequestTemplate, out: &mut Vec<u8>) {
+        let Some(r) = &self.values else {
+            return;
+        };
+        let k = r.next.get();
+        r.next.set(k + 1);
+        let seq = k * r.stride + r.offset;
+        let mut rng = r.rng.borrow_mut();
+        let row = r.data.as_deref().and_then(|d| {
+            let i = match r.data_random {
+                true => rng.usize(..d.rows.len()),
+                false => usize::try_from(seq % d.rows.len() as u64).unwrap_or(0),
+            };
+            d.rows.get(i).map(Vec::as_slice)
+        });
+        let mut values = crate::template::Values {
+            seq,
+            row,
+            rng: &mut rng,
+        };
+        request.render(out, &mut values);
     }
 
     /// Lends a buffer of [`READ_BUF`] bytes.
@@ -128,6 +204,25 @@ impl BufPool {
             .pop()
             .unwrap_or_else(|| vec![0; READ_BUF]);
         PooledBuf { buf, pool: self }
+    }
+}
+
+/// A lent write buffer; it goes back to the pool, emptied, when dropped.
+pub(crate) struct PooledWrite<'a> {
+    pub buf: Vec<u8>,
+    pool: &'a BufPool,
+}
+
+impl Drop for PooledWrite<'_> {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        if buf.capacity() <= WRITE_BUF_KEEP {
+            buf.clear();
+            let mut free = self.pool.free_writes.borrow_mut();
+            if free.len() < POOL_CAP {
+                free.push(buf);
+            }
+        }
     }
 }
 

@@ -89,6 +89,39 @@ fn latency_cells(l: &LatencyReport) -> Vec<String> {
         .collect()
 }
 
+/// One row per URL or request type, then the total: counts, rate, latency
+/// and status codes, side by side.
+fn requests_table(out: &mut String, m: &ReportModel) {
+    let columns = [
+        "request",
+        "issued",
+        "succeeded",
+        "http errors",
+        "failures",
+        "req/s",
+        "p50",
+        "p99",
+        "status",
+    ];
+    let cells = |name: &str, t: &TallyReport| {
+        vec![
+            name.to_string(),
+            format_count(t.requests.issued),
+            format_count(t.requests.succeeded),
+            format_count(t.requests.http_errors),
+            format_count(t.requests.failures),
+            format_count(t.requests.per_second.max(0.0).round() as u64),
+            format_micros(t.latency_us.p50),
+            format_micros(t.latency_us.p99),
+            super::model::status_line(t),
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = m.targets.iter().map(|r| cells(&r.name, &r.tally)).collect();
+    rows.push(cells("all", &m.total));
+    out.push_str("<p>By request:</p>");
+    table(out, "requests", &columns, &rows);
+}
+
 fn table(out: &mut String, id: &str, columns: &[&str], rows: &[Vec<String>]) {
     let _ = write!(out, r#"<table id="{id}"><thead><tr>"#);
     for c in columns {
@@ -292,7 +325,7 @@ impl HtmlReporter {
         if m.targets.len() > 1 {
             for target in &m.targets {
                 rows.push(
-                    std::iter::once(target.url.clone())
+                    std::iter::once(target.name.clone())
                         .chain(latency_cells(&target.tally.latency_us))
                         .collect(),
                 );
@@ -316,9 +349,10 @@ impl HtmlReporter {
         s.push_str("<h2>Outcomes</h2>");
         outcomes(&mut s, "all", t);
         if m.targets.len() > 1 {
+            requests_table(&mut s, m);
             for target in &m.targets {
-                let _ = write!(s, "<p>{}</p>", escape(&target.url));
-                outcomes(&mut s, &target.url, &target.tally);
+                let _ = write!(s, "<p>{}</p>", escape(&target.name));
+                outcomes(&mut s, &target.name, &target.tally);
             }
         }
 

@@ -363,14 +363,37 @@ pub(crate) fn spectrum(h: &Histogram<u64>, ticks_per_half: u32) -> Vec<SpectrumP
     out
 }
 
-/// One target's numbers.
+/// One report row's numbers: a URL, or a request type of a targets file.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetReport {
-    /// The URL as given.
+    /// The row's name: the URL, or the request's `name` (else `METHOD
+    /// path` without the query string).
+    pub name: String,
+    /// The URL as given (for a request type: its first request's).
     pub url: String,
     /// Its counts.
     #[serde(flatten)]
     pub tally: TallyReport,
+}
+
+/// A tally's status codes and error kinds on one line, most frequent first
+/// (`200×980 404×12 timeout×8`); `-` when there are none.
+pub fn status_line(t: &TallyReport) -> String {
+    let mut all: Vec<(String, u64)> = t
+        .status
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .chain(t.errors.iter().map(|(k, v)| (k.to_string(), *v)))
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    if all.is_empty() {
+        return "-".to_string();
+    }
+    all.iter()
+        .map(|(k, v)| format!("{k}\u{d7}{v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Machine limits met while connecting.
@@ -429,6 +452,7 @@ impl ReportModel {
                 .targets
                 .iter()
                 .map(|t| TargetReport {
+                    name: t.name.clone(),
                     url: t.url.clone(),
                     tally: TallyReport::new(&t.tally, s),
                 })

@@ -110,26 +110,33 @@ fn render(m: &ReportModel) -> String {
     timeline_section(&mut s, m);
     if m.targets.len() > 1 {
         let _ = writeln!(s, "\nTargets");
-        let width = m.targets.iter().map(|t| t.url.len()).max().unwrap_or(0);
+        let width = m.targets.iter().map(|t| t.name.len()).max().unwrap_or(0);
+        // Rows of URLs, or of request types (a targets file).
+        let label = match m.targets.iter().all(|t| t.name == t.url) {
+            true => "url",
+            false => "request",
+        };
+        let width = width.max(label.len());
         let _ = writeln!(
             s,
-            "  {:<width$}  {:>10}  {:>10}  {:>10}  {:>10}  {:>12}  {:>9}  {:>9}",
-            "url", "issued", "succeeded", "http err", "failures", "req/s", "p50", "p99"
+            "  {:<width$}  {:>10}  {:>10}  {:>10}  {:>10}  {:>12}  {:>9}  {:>9}  status",
+            label, "issued", "succeeded", "http err", "failures", "req/s", "p50", "p99"
         );
         for target in &m.targets {
             let tr = &target.tally.requests;
             let l = &target.tally.latency_us;
             let _ = writeln!(
                 s,
-                "  {:<width$}  {:>10}  {:>10}  {:>10}  {:>10}  {:>12}  {:>9}  {:>9}",
-                target.url,
+                "  {:<width$}  {:>10}  {:>10}  {:>10}  {:>10}  {:>12}  {:>9}  {:>9}  {}",
+                target.name,
                 format_count(tr.issued),
                 format_count(tr.succeeded),
                 format_count(tr.http_errors),
                 format_count(tr.failures),
                 format_rate(tr.per_second),
                 format_micros(l.p50),
-                format_micros(l.p99)
+                format_micros(l.p99),
+                super::model::status_line(&target.tally)
             );
         }
     }

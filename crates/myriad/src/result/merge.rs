@@ -13,7 +13,8 @@ use crate::summary::{InputSummary, IntervalStats, KernelUsage, Summary};
 /// of the files' thresholds; replace them and call [`Summary::judged`] to
 /// judge others).
 ///
-/// - The files must load the same targets (the same URLs in the same order)
+/// - The files must load the same targets (the same report rows: URLs, or
+///   request names of a targets file; rows are summed by name)
 ///   with the same statistics interval; otherwise [`ResultError::Incompatible`]
 ///   names the first file and the one that differs.
 /// - Counts are summed and histograms merged, so every percentile of the
@@ -54,11 +55,14 @@ pub fn merge(mut files: Vec<ResultFile>) -> Result<Summary, ResultError> {
             other: other.source.clone(),
             why,
         };
-        if other.target_urls() != first.target_urls() {
+        let (mut a, mut b) = (first.row_names(), other.row_names());
+        a.sort_unstable();
+        b.sort_unstable();
+        if a != b {
             return Err(incompatible(format!(
                 "they load different targets ({} vs {})",
-                first.target_urls().join(", "),
-                other.target_urls().join(", ")
+                first.row_names().join(", "),
+                other.row_names().join(", ")
             )));
         }
         if other.run.stats_interval_ns != first.run.stats_interval_ns {
@@ -141,8 +145,16 @@ fn add(m: &mut Summary, s: &Summary) {
     };
     m.keep_alive &= s.keep_alive;
     m.total.merge(&s.total);
-    for (a, b) in m.targets.iter_mut().zip(&s.targets) {
-        a.tally.merge(&b.tally);
+    // Rows are summed by name; the same position first, so a URL given
+    // twice keeps its two rows.
+    for (i, b) in s.targets.iter().enumerate() {
+        let at = match m.targets.get(i) {
+            Some(a) if a.name == b.name => Some(i),
+            _ => m.targets.iter().position(|a| a.name == b.name),
+        };
+        if let Some(a) = at.and_then(|i| m.targets.get_mut(i)) {
+            a.tally.merge(&b.tally);
+        }
     }
     m.connections_opened += s.connections_opened;
     // Same bounds on both sides (decoded into myriad's), so adding cannot fail.

@@ -61,6 +61,7 @@ pub(crate) fn summary(started_ms: u64, latencies: &[u64], per_interval: usize) -
             .iter()
             .zip(targets)
             .map(|(u, tally)| TargetSummary {
+                name: u.to_string(),
                 url: u.to_string(),
                 tally,
             })
@@ -214,6 +215,7 @@ fn results_of_other_targets_or_intervals_are_refused() {
     let a = summary(T0_MS, &[100, 200, 300], 3);
     let mut b = a.clone();
     b.targets[1].url = "http://127.0.0.1:9999/".into();
+    b.targets[1].name = "http://127.0.0.1:9999/".into();
     let err = merge(vec![saved(&a, "a.json"), saved(&b, "b.json")]).unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, ResultError::Incompatible { .. }), "{message}");

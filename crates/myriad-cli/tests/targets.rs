@@ -1,0 +1,419 @@
+//! Requests from data through the real binary: targets files (vegeta's HTTP
+//! format and JSON lines), templates and `--data` rows, checked against what
+//! the server saw: `myriad serve --access-log` and nginx's access log
+//! (`$request_method $request_uri $content_length $status`). Bad input is a
+//! usage error (exit 2, one line) before any traffic.
+
+#[allow(dead_code)]
+#[path = "support/nginx.rs"]
+mod nginx;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use nginx::{run_json, Nginx};
+
+/// A scratch directory of its own per test.
+fn scratch(name: &str) -> PathBuf {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "myriad-targets-{name}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `myriad serve --access-log LOG` on a free port, one thread.
+struct Serve {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Serve {
+    fn start(log: &Path) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_myriad"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--threads", "1"])
+            .arg("--access-log")
+            .arg(log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Serve {
+            child,
+            url,
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// Stops the server (SIGINT: the log is flushed) and returns its lines.
+    fn stop(mut self) -> Vec<String> {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "serve did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A targets file in vegeta's HTTP format against `base` (`http://host:port`):
+/// a GET with a query, a POST with a 7-byte body file, a PUT with headers.
+fn http_targets(dir: &Path, base: &str) -> PathBuf {
+    let body = dir.join("body.json");
+    std::fs::write(&body, b"{\"a\":1}").unwrap();
+    let text = format!(
+        "GET {base}/items?page=2\n\nPOST {base}/items\nContent-Type: application/json\n@{}\n\nPUT {base}/items/7\nX-Trace: abc\nContent-Type: text/plain\n",
+        body.display()
+    );
+    let path = dir.join("targets.txt");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The report's rows by name: issued, and `200` responses.
+fn rows(r: &serde_json::Value) -> BTreeMap<String, (u64, u64)> {
+    r["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                (
+                    t["requests"]["issued"].as_u64().unwrap(),
+                    t["status"]["200"].as_u64().unwrap_or(0),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Lines of an access log counted.
+fn counts(lines: &[String]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for l in lines {
+        *out.entry(l.clone()).or_insert(0) += 1;
+    }
+    out
+}
+
+/// The rows sum to the totals.
+fn assert_rows_sum(r: &serde_json::Value) {
+    let sum = |key: &str| -> u64 {
+        r["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["requests"][key].as_u64().unwrap())
+            .sum()
+    };
+    for key in ["issued", "succeeded", "http_errors", "failures"] {
+        assert_eq!(sum(key), r["total"]["requests"][key], "{key}");
+    }
+}
+
+#[test]
+fn http_targets_file_matches_serves_access_log() {
+    let dir = scratch("serve");
+    let serve = Serve::start(&dir.join("access.log"));
+    let targets = http_targets(&dir, &serve.url);
+    let r = run_json(&[
+        "-n",
+        "3000",
+        "-c",
+        "4",
+        "-t",
+        "1",
+        "--targets",
+        targets.to_str().unwrap(),
+    ]);
+    let lines = serve.stop();
+    assert_eq!(r["total"]["requests"]["succeeded"], 3000);
+    assert_rows_sum(&r);
+    let rows = rows(&r);
+    assert_eq!(
+        rows.keys().collect::<Vec<_>>(),
+        vec!["GET /items", "POST /items", "PUT /items/7"]
+    );
+    let seen = counts(&lines);
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen["GET /items?page=2 0 200"], rows["GET /items"].0);
+    assert_eq!(seen["POST /items 7 200"], rows["POST /items"].0);
+    // A PUT without a body still says `Content-Length: 0`.
+    assert_eq!(seen["PUT /items/7 0 200"], rows["PUT /items/7"].0);
+    // In turn on every connection: equal shares, give or take one per connection.
+    for (issued, ok) in rows.values() {
+        assert_eq!(issued, ok);
+        assert!(issued.abs_diff(1000) <= 4, "{rows:?}");
+    }
+}
+
+#[test]
+fn json_targets_with_names_and_two_hosts() {
+    let dir = scratch("json");
+    let a = Serve::start(&dir.join("a.log"));
+    let b = Serve::start(&dir.join("b.log"));
+    let lines = [
+        format!(
+            r#"{{"method":"POST","url":"{}/login","header":{{"X-A":["1"]}},"body":"aGVsbG8=","name":"login"}}"#,
+            a.url
+        ),
+        format!(r#"{{"method":"GET","url":"{}/feed?x=1"}}"#, b.url),
+        format!(r#"{{"method":"GET","url":"{}/feed?x=2"}}"#, b.url),
+    ];
+    let path = dir.join("targets.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let r = run_json(&[
+        "-n",
+        "400",
+        "-c",
+        "4",
+        "-t",
+        "1",
+        "--targets",
+        path.to_str().unwrap(),
+    ]);
+    let (seen_a, seen_b) = (counts(&a.stop()), counts(&b.stop()));
+    assert_rows_sum(&r);
+    let rows = rows(&r);
+    // Connections are dealt to the two hosts; requests of one name share a row.
+    assert_eq!(rows.keys().collect::<Vec<_>>(), vec!["GET /feed", "login"]);
+    assert_eq!(seen_a.len(), 1, "{seen_a:?}");
+    assert_eq!(seen_a["POST /login 5 200"], rows["login"].0);
+    assert_eq!(
+        seen_b["GET /feed?x=1 0 200"] + seen_b["GET /feed?x=2 0 200"],
+        rows["GET /feed"].0
+    );
+    assert!(seen_b["GET /feed?x=1 0 200"].abs_diff(seen_b["GET /feed?x=2 0 200"]) <= 2);
+}
+
+#[test]
+fn targets_file_against_nginx_matches_its_access_log() {
+    let dir = scratch("nginx");
+    let nginx = Nginx::start();
+    let base = nginx.url().trim_end_matches('/').to_string();
+    let targets = http_targets(&dir, &base);
+    let r = run_json(&[
+        "-n",
+        "3000",
+        "-c",
+        "4",
+        "-t",
+        "1",
+        "--targets",
+        targets.to_str().unwrap(),
+    ]);
+    let (plain, _) = nginx.stop();
+    assert_eq!(r["total"]["requests"]["succeeded"], 3000);
+    assert_rows_sum(&r);
+    let rows = rows(&r);
+    let seen = counts(plain.requests());
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen["GET /items?page=2 - 200"], rows["GET /items"].0);
+    assert_eq!(seen["POST /items 7 200"], rows["POST /items"].0);
+    assert_eq!(seen["PUT /items/7 0 200"], rows["PUT /items/7"].0);
+}
+
+#[test]
+fn sequence_template_gives_a_distinct_path_per_request() {
+    let dir = scratch("seq");
+    let serve = Serve::start(&dir.join("access.log"));
+    let url = format!("{}/item/{{{{seq}}}}?r={{{{rand_int 1 9}}}}", serve.url);
+    let r = run_json(&["-n", "2000", "-c", "8", "-t", "2", &url]);
+    let lines = serve.stop();
+    assert_eq!(r["total"]["requests"]["succeeded"], 2000);
+    assert_eq!(lines.len(), 2000);
+    let paths: std::collections::BTreeSet<&str> = lines
+        .iter()
+        .map(|l| l.split(['?', ' ']).nth(1).unwrap())
+        .collect();
+    assert_eq!(paths.len(), 2000, "distinct paths");
+    assert!(lines
+        .iter()
+        .all(|l| l.contains("?r=") && l.ends_with(" 0 200")));
+}
+
+#[test]
+fn csv_rows_are_used_in_order_and_wrap() {
+    let dir = scratch("csv");
+    let serve = Serve::start(&dir.join("access.log"));
+    let data = dir.join("users.csv");
+    std::fs::write(&data, "user_id,name\n11,ann\n22,bob\n33,cy\n").unwrap();
+    let targets = dir.join("t.txt");
+    std::fs::write(
+        &targets,
+        format!(
+            "POST {}/u/{{{{row.user_id}}}}\nX-Name: {{{{row.name}}}}\n",
+            serve.url
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("unused"), "").unwrap();
+    let r = run_json(&[
+        "-n",
+        "7",
+        "-c",
+        "1",
+        "-t",
+        "1",
+        "--targets",
+        targets.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    let lines = serve.stop();
+    assert_eq!(r["total"]["requests"]["succeeded"], 7);
+    let paths: Vec<&str> = lines.iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(
+        paths,
+        ["/u/11", "/u/22", "/u/33", "/u/11", "/u/22", "/u/33", "/u/11"]
+    );
+}
+
+/// `myriad run ARGS` against a port nothing listens on must fail with exit 2
+/// and one line naming `needle`, before any traffic.
+fn assert_usage_error(args: &[&str], needle: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_myriad"))
+        .arg("run")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let dir = scratch("bad");
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let url = "http://127.0.0.1:9";
+    let missing = dir.join("nope.txt");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--targets".into(), missing.display().to_string()],
+            "cannot read targets file",
+        ),
+        (
+            vec!["--targets".into(), write("empty", "\n# nothing\n")],
+            "has no targets",
+        ),
+        (
+            vec!["--targets".into(), write("notreq", "FETCH\n")],
+            "line 1: 'FETCH' is not 'METHOD URL'",
+        ),
+        (
+            vec![
+                "--targets".into(),
+                write("nocolon", &format!("GET {url}/\nX-Bad\n")),
+            ],
+            "line 2: 'X-Bad' is not a header",
+        ),
+        (
+            vec![
+                "--targets".into(),
+                write("nobody", &format!("POST {url}/\n@/no/such/body\n")),
+            ],
+            "line 2: cannot read body file '/no/such/body'",
+        ),
+        (
+            vec![
+                "--targets".into(),
+                write(
+                    "json",
+                    &format!("{{\"method\":\"GET\",\"url\":\"{url}/\"}}\n{{bad\n"),
+                ),
+            ],
+            "line 2: invalid JSON",
+        ),
+        (
+            vec![
+                "--targets".into(),
+                write(
+                    "b64",
+                    &format!("{{\"method\":\"GET\",\"url\":\"{url}/\",\"body\":\"%%\"}}\n"),
+                ),
+            ],
+            "line 1: body is not valid base64",
+        ),
+        (
+            vec![
+                "--targets".into(),
+                write("tpl", &format!("\nGET {url}/{{{{nope}}}}\n")),
+            ],
+            "unknown template '{{nope}}' in the URL of targets file",
+        ),
+        (
+            vec![format!("{url}/{{{{row.id}}}}")],
+            "there is no --data file",
+        ),
+        (
+            vec![
+                format!("{url}/{{{{row.id}}}}"),
+                "--data".into(),
+                write("norows.csv", "id\n"),
+            ],
+            "has no rows",
+        ),
+        (
+            vec![
+                format!("{url}/{{{{row.id}}}}"),
+                "--data".into(),
+                write("ragged.csv", "id,b\n1,2\n3\n"),
+            ],
+            "line 3: 1 fields, but the header has 2",
+        ),
+        (
+            vec![
+                format!("{url}/{{{{row.x}}}}"),
+                "--data".into(),
+                write("cols.csv", "id,b\n1,2\n"),
+            ],
+            "its columns are id, b",
+        ),
+    ];
+    for (args, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_usage_error(&args, needle);
+    }
+}
