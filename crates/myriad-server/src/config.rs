@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use myriad::parse_duration;
 
+/// The default [`ServerConfig::max_body`]: 64 MiB.
+pub const DEFAULT_MAX_BODY: u64 = 64 * 1024 * 1024;
+
 /// How the server answers every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -30,11 +33,18 @@ pub struct ServerConfig {
     /// Streams an HTTP/2 client may have open at once on one connection
     /// (SETTINGS_MAX_CONCURRENT_STREAMS); at least 1.
     pub max_streams: u32,
+    /// Largest request body accepted, in bytes. A request announcing a longer
+    /// `Content-Length`, or whose chunked (or HTTP/2) body grows past it, is
+    /// answered `413 Content Too Large`: an HTTP/1.1 connection closes after
+    /// it, an HTTP/2 stream is reset once the answer is sent. Bodies are never
+    /// stored, so this bounds the time and bandwidth a client can make the
+    /// server spend on one request, not its memory.
+    pub max_body: u64,
 }
 
 impl Default for ServerConfig {
     /// `200 OK` with the two-byte body `ok`, no delay, 10 s header timeout,
-    /// 256 HTTP/2 streams per connection.
+    /// 256 HTTP/2 streams per connection, request bodies up to 64 MiB.
     fn default() -> Self {
         ServerConfig {
             delay: Delay::None,
@@ -42,6 +52,7 @@ impl Default for ServerConfig {
             status: 200,
             header_timeout: Duration::from_secs(10),
             max_streams: 256,
+            max_body: DEFAULT_MAX_BODY,
         }
     }
 }

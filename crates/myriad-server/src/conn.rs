@@ -53,6 +53,8 @@ pub(crate) struct Shared {
     pub max_streams: u32,
     pub delay: Delay,
     pub header_timeout: Duration,
+    /// Longest request body accepted (`413` beyond).
+    pub max_body: u64,
     pub stats: Arc<ServerStats>,
     /// Set to true when the server shuts down: HTTP/2 connections (each
     /// subscribed while it lives) send GOAWAY and finish their streams.
@@ -81,6 +83,7 @@ pub(crate) fn serve<S: Stream>(
     // the connection's state plus the largest suspended step. (An `async fn`
     // taking the connection by value would store it twice: once as its
     // argument, once as the local the body moves it to.)
+    let max_body = shared.max_body;
     let mut conn = Conn {
         stream,
         shared,
@@ -88,7 +91,7 @@ pub(crate) fn serve<S: Stream>(
         input: Input {
             buf: None,
             start: 0,
-            parser: RequestParser::new(),
+            parser: RequestParser::new(max_body),
             head_deadline: None,
             fresh: true,
         },
@@ -198,7 +201,7 @@ impl<S: Stream> Conn<S> {
                 // Unreachable while the parser rejects heads of MAX_HEAD bytes,
                 // but a full buffer must never become a busy loop.
                 input.buf = None;
-                let reject = Lease::<Vec<Reply>>::take_with(Reply::BadRequest);
+                let reject = Lease::<Vec<Reply>>::take_with(Reply::HeadTooLarge);
                 Box::pin(write_batch(stream, shared, reject)).await?;
                 Box::pin(linger_close(stream)).await;
                 return Ok(End::Closed);
@@ -325,6 +328,8 @@ async fn write_batch<S: Stream>(
         match reply {
             Reply::Answer { .. } => served += 1,
             Reply::BadRequest => shared.stats.add_bad_request(),
+            Reply::HeadTooLarge => shared.stats.add_head_too_large(),
+            Reply::BodyTooLarge => shared.stats.add_body_too_large(),
             Reply::Continue => {}
         }
     }
@@ -379,6 +384,7 @@ mod tests {
             responses: Responses::new(&crate::ServerConfig::default()),
             delay: Delay::None,
             header_timeout: Duration::from_secs(1),
+            max_body: crate::config::DEFAULT_MAX_BODY,
             stats: Arc::new(ServerStats::new()),
             h2: http2::Answer::new(&crate::ServerConfig::default()).unwrap(),
             max_streams: 256,
