@@ -35,6 +35,12 @@ pub(crate) struct Ticket {
     /// Whether a schedule set `intended` (the open model): the service time
     /// from the actual send is recorded beside the latency.
     pub scheduled: bool,
+    /// Open model: it could not be sent the moment it was handed out, for a
+    /// reason of the server's or the network's: every allowed connection was
+    /// busy (it was queued), or it went to a new connection that had to be
+    /// established first. That wait stays out of the send lag, which judges
+    /// the generator; its latency still counts it.
+    pub waited: bool,
 }
 
 /// What a connection does next.
@@ -206,6 +212,7 @@ impl WorkerCtx {
             intended: now,
             warm: self.is_warm(now),
             scheduled: false,
+            waited: false,
         };
         self.issue(target, ticket);
         Some(ticket)

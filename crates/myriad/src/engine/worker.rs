@@ -212,8 +212,10 @@ impl WorkerCtx {
         let slot = self.slot(target, ticket.warm);
         {
             let mut rec = self.recorder.borrow_mut();
-            if let Some(us) = service_us {
-                // Open model: the part of the latency before the send.
+            if let (Some(us), false) = (service_us, ticket.waited) {
+                // Open model: the part of the latency before the send, for
+                // requests handed to an idle connection (a wait for a busy
+                // connection or for a connect is not the generator's lag).
                 rec.send_lag
                     .saturating_record(latency_us.saturating_sub(us).max(1));
             }
@@ -559,6 +561,7 @@ pub(crate) fn run_worker(
             intended: now,
             warm: slot == n_targets,
             scheduled: false,
+            waited: false,
         };
         for _ in 0..count.get() {
             ctx.finish(
