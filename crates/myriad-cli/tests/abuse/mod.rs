@@ -12,8 +12,9 @@
 //! One current-thread tokio runtime (one core at most, so the abuse competes
 //! with the load under test no more than one core's worth), a bounded number
 //! of connects in flight. With `repeat`, every connection starts over when it
-//! ends, until `run_for` is over (the bench's steady abuse); without, each
-//! connection runs once (the test's exact accounting).
+//! ends (a bad-head connection after `byte_every`), until `run_for` is over
+//! (the bench's steady abuse); without, each connection runs once (the test's
+//! exact accounting).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -124,6 +125,12 @@ async fn run_async(abuse: Abuse) -> Report {
                 one(kind, &abuse, end, &connects, &report).await;
                 if !abuse.repeat || Instant::now() >= end {
                     return;
+                }
+                // A bad head once per `byte_every` per connection: abuse,
+                // not a flood of 64 KiB heads (which would measure bandwidth).
+                if !matches!(kind, Kind::Slow) {
+                    tokio::time::sleep_until(end.min(Instant::now() + abuse.byte_every).into())
+                        .await;
                 }
             }
         });
