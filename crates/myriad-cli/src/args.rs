@@ -112,6 +112,26 @@ pub fn at_least_one_u64(s: &str) -> Result<u64, String> {
     at_least_one(s).map(|n| n as u64)
 }
 
+/// A size in bytes: a whole number, optionally with a binary unit
+/// (`4096`, `64KiB`, `16MiB`, `1GiB`; `K`, `M`, `G` mean the same).
+pub fn byte_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().replace('_', "");
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        _ => return Err("expected a number of bytes, like 4096, 64KiB, 16MiB or 1GiB".into()),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| "expected a number of bytes, like 4096, 64KiB, 16MiB or 1GiB".to_string())?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| "too large: at most 2^64 - 1 bytes".into())
+}
+
 pub fn positive_duration(s: &str) -> Result<Duration, String> {
     match myriad::parse_duration(s) {
         Ok(d) if d.is_zero() => Err("must be longer than 0".into()),

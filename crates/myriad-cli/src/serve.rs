@@ -27,7 +27,9 @@ use tokio_util::sync::CancellationToken;
 use myriad::report::format_count;
 use myriad_server::{Endpoint, ListenSpec, ServerConfig, StatsSnapshot, StdListener};
 
-use crate::args::{at_least_one, at_least_one_u64, positive_duration, EXIT_FAILURE, EXIT_OK};
+use crate::args::{
+    at_least_one, at_least_one_u64, byte_size, positive_duration, EXIT_FAILURE, EXIT_OK,
+};
 
 /// Connections one worker process is planned for with `--workers auto`: below
 /// the 20,000 open files a process may have here, with room for the uneven
@@ -82,6 +84,11 @@ pub struct ServeArgs {
     /// (buffered; written every second and at shutdown).
     #[arg(long, value_name = "FILE")]
     pub access_log: Option<std::path::PathBuf>,
+    /// Largest request body accepted (bytes; KiB, MiB, GiB allowed): a longer
+    /// one gets 413 Content Too Large (HTTP/1.1: then the connection closes;
+    /// HTTP/2: the stream is reset).
+    #[arg(long, value_name = "BYTES", default_value = "64MiB", value_parser = byte_size)]
+    pub max_body: u64,
     /// Server threads per process [default: number of cores; 1 with --workers above 1].
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub threads: Option<usize>,
@@ -156,6 +163,7 @@ impl ServeArgs {
             header_timeout: self.header_timeout,
             max_streams: self.max_streams,
             access_log: None,
+            max_body: self.max_body,
         }
     }
 
@@ -381,6 +389,8 @@ impl Outcome {
                 "requests_served": t.requests_served,
                 "bad_requests": t.bad_requests,
                 "header_timeouts": t.header_timeouts,
+                "heads_too_large": t.heads_too_large,
+                "bodies_too_large": t.bodies_too_large,
                 "tls_handshakes": t.tls_handshakes,
                 "tls_handshake_failures": t.tls_handshake_failures,
                 "workers": self.per_worker.len(),
@@ -400,8 +410,22 @@ impl Outcome {
             } else {
                 String::new()
             };
+            // Only when there were some: the usual sentence stays as it was.
+            let mut refused = String::new();
+            if t.heads_too_large > 0 {
+                refused.push_str(&format!(
+                    ", {} heads too large",
+                    format_count(t.heads_too_large)
+                ));
+            }
+            if t.bodies_too_large > 0 {
+                refused.push_str(&format!(
+                    ", {} bodies too large",
+                    format_count(t.bodies_too_large)
+                ));
+            }
             println!(
-                "myriad serve: stopped; {} connections accepted (peak {} open), {} requests served, {} bad requests, {} header timeouts{tls}",
+                "myriad serve: stopped; {} connections accepted (peak {} open), {} requests served, {} bad requests{refused}, {} header timeouts{tls}",
                 format_count(t.connections_accepted),
                 format_count(t.peak_connections),
                 format_count(t.requests_served),

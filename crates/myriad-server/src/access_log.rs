@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn a_line_per_request_with_its_body_length_and_status() {
-        let mut parser = RequestParser::logging(200);
+        let mut parser = RequestParser::logging(200, crate::DEFAULT_MAX_BODY);
         let mut replies = Vec::new();
         let input = b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel";
         let p = parser.feed(input, &mut replies);
@@ -159,7 +159,7 @@ mod tests {
         parser.feed(b"lo", &mut replies);
         let lines = parser.log_lines().unwrap();
         assert_eq!(lines.buf, b"GET /a?x=1 0 200\nPOST /b 5 200\n");
-        let mut parser = RequestParser::logging(200);
+        let mut parser = RequestParser::logging(200, crate::DEFAULT_MAX_BODY);
         parser.feed(b"NOT HTTP\r\n\r\n", &mut replies);
         assert_eq!(parser.log_lines().unwrap().buf, b"- - - 400\n");
     }

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use myriad::parse_duration;
 
+/// The default [`ServerConfig::max_body`]: 64 MiB.
+pub const DEFAULT_MAX_BODY: u64 = 64 * 1024 * 1024;
+
 /// How the server answers every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -32,11 +35,18 @@ pub struct ServerConfig {
     pub max_streams: u32,
     /// Where to log each request (`--access-log`), if anywhere.
     pub access_log: Option<crate::access_log::AccessLog>,
+    /// Largest request body accepted, in bytes. A request announcing a longer
+    /// `Content-Length`, or whose chunked (or HTTP/2) body grows past it, is
+    /// answered `413 Content Too Large`: an HTTP/1.1 connection closes after
+    /// it, an HTTP/2 stream is reset once the answer is sent. Bodies are never
+    /// stored, so this bounds the time and bandwidth a client can make the
+    /// server spend on one request, not its memory.
+    pub max_body: u64,
 }
 
 impl Default for ServerConfig {
     /// `200 OK` with the two-byte body `ok`, no delay, 10 s header timeout,
-    /// 256 HTTP/2 streams per connection.
+    /// 256 HTTP/2 streams per connection, request bodies up to 64 MiB.
     fn default() -> Self {
         ServerConfig {
             delay: Delay::None,
@@ -45,6 +55,7 @@ impl Default for ServerConfig {
             header_timeout: Duration::from_secs(10),
             max_streams: 256,
             access_log: None,
+            max_body: DEFAULT_MAX_BODY,
         }
     }
 }

@@ -53,6 +53,8 @@ pub(crate) struct Shared {
     pub max_streams: u32,
     pub delay: Delay,
     pub header_timeout: Duration,
+    /// Longest request body accepted (`413` beyond).
+    pub max_body: u64,
     pub stats: Arc<ServerStats>,
     /// The access log, if any (`--access-log`).
     pub access_log: Option<crate::access_log::AccessLog>,
@@ -83,9 +85,10 @@ pub(crate) fn serve<S: Stream>(
     // the connection's state plus the largest suspended step. (An `async fn`
     // taking the connection by value would store it twice: once as its
     // argument, once as the local the body moves it to.)
+    let max_body = shared.max_body;
     let parser = match shared.access_log {
-        Some(_) => RequestParser::logging(shared.responses.status()),
-        None => RequestParser::new(),
+        Some(_) => RequestParser::logging(shared.responses.status(), max_body),
+        None => RequestParser::new(max_body),
     };
     let mut conn = Conn {
         stream,
@@ -204,7 +207,7 @@ impl<S: Stream> Conn<S> {
                 // Unreachable while the parser rejects heads of MAX_HEAD bytes,
                 // but a full buffer must never become a busy loop.
                 input.buf = None;
-                let reject = Lease::<Vec<Reply>>::take_with(Reply::BadRequest);
+                let reject = Lease::<Vec<Reply>>::take_with(Reply::HeadTooLarge);
                 Box::pin(write_batch(stream, shared, reject)).await?;
                 Box::pin(linger_close(stream)).await;
                 return Ok(End::Closed);
@@ -334,6 +337,8 @@ async fn write_batch<S: Stream>(
         match reply {
             Reply::Answer { .. } => served += 1,
             Reply::BadRequest => shared.stats.add_bad_request(),
+            Reply::HeadTooLarge => shared.stats.add_head_too_large(),
+            Reply::BodyTooLarge => shared.stats.add_body_too_large(),
             Reply::Continue => {}
         }
     }
@@ -388,6 +393,7 @@ mod tests {
             responses: Responses::new(&crate::ServerConfig::default()),
             delay: Delay::None,
             header_timeout: Duration::from_secs(1),
+            max_body: crate::config::DEFAULT_MAX_BODY,
             stats: Arc::new(ServerStats::new()),
             h2: http2::Answer::new(&crate::ServerConfig::default()).unwrap(),
             max_streams: 256,
@@ -409,9 +415,9 @@ mod tests {
         let open = shared.stats.open_connection();
         let task = serve(stream, shared, open);
         let size = std::mem::size_of_val(&task);
-        // 280 since the access log's pointer joined the request parser (the
-        // bound was 256 before; the parser itself grew by 8 bytes).
-        assert!(size <= 288, "connection future is {size} bytes");
+        // 296 since the access log's pointer and the body limit (--max-body)
+        // joined the request parser (the bound was 256 before them).
+        assert!(size <= 304, "connection future is {size} bytes");
     }
 
     #[test]
@@ -436,8 +442,8 @@ mod tests {
         let open = shared.stats.open_connection();
         let task = serve(stream, shared, open);
         let size = std::mem::size_of_val(&task);
-        // 280 since the access log's pointer joined the request parser (the
-        // bound was 256 before; the parser itself grew by 8 bytes).
-        assert!(size <= 288, "connection future is {size} bytes");
+        // 296 since the access log's pointer and the body limit (--max-body)
+        // joined the request parser (the bound was 256 before them).
+        assert!(size <= 304, "connection future is {size} bytes");
     }
 }

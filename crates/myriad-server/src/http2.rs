@@ -9,7 +9,10 @@
 //! Per stream the answer is the server's one answer: the configured status,
 //! `content-length` and body (none for `HEAD`, `204` and `304`), after the
 //! configured delay. A request body is read to its end first, its flow-control
-//! capacity handed back as it arrives so the client can keep sending. A stream
+//! capacity handed back as it arrives so the client can keep sending. A body
+//! longer than the server's `max_body` (by its `content-length`, or as its
+//! bytes pass the limit) is answered `413` at once and the stream reset with
+//! `NO_ERROR`, which asks the client to stop sending it (RFC 9113, 8.1). A stream
 //! with neither body nor delay is answered inline by the connection's own loop
 //! (no task, no timer); the others get a task each, in a `JoinSet` the
 //! connection owns, so aborting the connection aborts its streams too.
@@ -165,6 +168,14 @@ fn accept(
         .headers()
         .get(EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let announced = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > shared.max_body) {
+        refuse_body(&mut respond, &shared.stats);
+        return;
+    }
     let body = request.into_body();
     let delay = shared.delay.sample();
     if body.is_end_stream() && delay.is_none() {
@@ -180,9 +191,14 @@ fn accept(
                 return;
             }
         }
-        if drain(body).await.is_err() {
+        match drain(body, shared.max_body).await {
+            Ok(Drained::Whole) => {}
+            Ok(Drained::TooLong) => {
+                refuse_body(&mut respond, &shared.stats);
+                return;
+            }
             // Reset by the client or a broken connection: no one to answer.
-            return;
+            Err(_) => return,
         }
         if let Some(wait) = delay {
             tokio::time::sleep(wait).await;
@@ -191,16 +207,45 @@ fn accept(
     });
 }
 
-/// Reads a request body to its end, giving each chunk's flow-control
-/// capacity back at once so the client's window never closes.
-async fn drain(mut body: RecvStream) -> Result<(), h2::Error> {
+/// How reading a request body ended.
+enum Drained {
+    /// Read to its end, within the limit.
+    Whole,
+    /// Longer than `max_body`: the rest was not read.
+    TooLong,
+}
+
+/// Reads a request body to its end, or until it is longer than `max_body`,
+/// giving each chunk's flow-control capacity back at once so the client's
+/// window never closes.
+async fn drain(mut body: RecvStream, max_body: u64) -> Result<Drained, h2::Error> {
+    let mut len = 0u64;
     while let Some(chunk) = body.data().await {
         let chunk = chunk?;
+        len = len.saturating_add(chunk.len() as u64);
         // Fails only if the stream is already gone, which the next data()
         // reports.
         let _ = body.flow_control().release_capacity(chunk.len());
+        if len > max_body {
+            return Ok(Drained::TooLong);
+        }
     }
-    Ok(())
+    Ok(Drained::Whole)
+}
+
+/// Answers `413 Content Too Large` and counts it. The `NO_ERROR` reset that
+/// tells the client to stop sending the body is h2's: it sends one after the
+/// answer once both halves of a stream whose request is still open are
+/// dropped. (An explicit `send_reset` here would discard the queued answer.)
+fn refuse_body(respond: &mut SendResponse<Bytes>, stats: &ServerStats) {
+    let mut response = Response::new(());
+    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    response
+        .headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+    if respond.send_response(response, true).is_ok() {
+        stats.add_body_too_large();
+    }
 }
 
 /// Sends the answer (headers, then the body in one DATA call; h2 cuts it into

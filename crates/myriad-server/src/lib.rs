@@ -74,7 +74,7 @@ use tokio::task::JoinSet;
 use transport::Accepted;
 
 pub use access_log::AccessLog;
-pub use config::{Delay, DelayError, ServerConfig};
+pub use config::{Delay, DelayError, ServerConfig, DEFAULT_MAX_BODY};
 pub use handle::{spawn, spawn_many, spawn_on, ServerHandle};
 pub use listen::{bind, bind_reuse_port, Endpoint, ListenSpec, ListenSpecError, PortReservation};
 pub use stats::{ServerStats, StatsSnapshot};
@@ -142,6 +142,7 @@ pub async fn serve(
         max_streams: config.max_streams,
         delay: config.delay,
         header_timeout: config.header_timeout,
+        max_body: config.max_body,
         stats,
         access_log: config.access_log.clone(),
         goaway: tokio::sync::watch::Sender::new(false),

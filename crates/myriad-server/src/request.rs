@@ -2,8 +2,10 @@
 //!
 //! [`RequestParser::feed`] walks everything buffered, parses each complete
 //! request head (httparse, at most [`MAX_HEADERS`] headers), skips its body
-//! (`Content-Length` or chunked, never stored) and queues one [`Reply`] per
-//! request, in order. It does no I/O, so pipelining, split reads and framing
+//! (`Content-Length` or chunked, never stored, at most `max_body` bytes) and
+//! queues one [`Reply`] per request, in order. A malformed head is answered
+//! `400`, one too long or with too many headers `431`, a body too long `413`;
+//! each of those closes the connection. It does no I/O, so pipelining, split reads and framing
 //! errors are tested on byte strings; the connection task owns the socket.
 
 use std::mem::MaybeUninit;
@@ -13,9 +15,9 @@ use myriad::proto::ChunkedDecoder;
 use crate::access_log::LogLines;
 use crate::response::{ConnMode, Reply};
 
-/// Most headers a request may have; more is a bad request.
+/// Most headers a request may have; more is answered `431`.
 pub(crate) const MAX_HEADERS: usize = 64;
-/// Largest request head accepted; a longer one is a bad request.
+/// Largest request head accepted; a longer one is answered `431`.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
 
 /// Where the parser stands between two `feed` calls.
@@ -51,6 +53,8 @@ pub(crate) struct RequestParser {
     /// With an access log: the lines of the requests parsed (boxed, so a
     /// server without one keeps its connections a pointer larger only).
     log: Option<Box<LogLines>>,
+    /// Longest body accepted; a longer one is answered `413`.
+    max_body: u64,
 }
 
 /// How a request's body is framed.
@@ -68,26 +72,47 @@ struct Head {
     expect_continue: bool,
 }
 
-/// A request head that must be answered with `400 Bad Request`.
-struct Malformed;
+/// Why a request head is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    /// Not HTTP/1.x, or framed ambiguously: `400 Bad Request`.
+    Malformed,
+    /// Longer than [`MAX_HEAD`] or more than [`MAX_HEADERS`] headers: `431`.
+    TooLarge,
+}
+
+impl Refused {
+    fn reply(self) -> Reply {
+        match self {
+            Refused::Malformed => Reply::BadRequest,
+            Refused::TooLarge => Reply::HeadTooLarge,
+        }
+    }
+}
+
+use Refused::Malformed;
 
 impl RequestParser {
-    pub(crate) fn new() -> Self {
+    /// A parser at the start of a connection, refusing bodies longer than
+    /// `max_body` bytes.
+    pub(crate) fn new(max_body: u64) -> Self {
         RequestParser {
             state: State::Head,
             log: None,
+            max_body,
         }
     }
 
     /// A parser that writes an access-log line per request, with `status`
     /// for the configured answer.
-    pub(crate) fn logging(status: u16) -> Self {
+    pub(crate) fn logging(status: u16, max_body: u64) -> Self {
         RequestParser {
             state: State::Head,
             log: Some(Box::new(LogLines {
                 status,
                 ..LogLines::default()
             })),
+            max_body,
         }
     }
 
@@ -121,17 +146,24 @@ impl RequestParser {
                     let head = match parse_head(rest, self.log.as_deref_mut()) {
                         Ok(Some(head)) => head,
                         Ok(None) => return progress,
-                        Err(Malformed) => {
+                        Err(refused) => {
                             if let Some(log) = &mut self.log {
                                 log.bad();
                             }
-                            replies.push(Reply::BadRequest);
+                            replies.push(refused.reply());
                             progress.close = true;
                             return progress;
                         }
                     };
                     progress.consumed += head.len;
                     progress.heads += 1;
+                    if matches!(head.framing, Framing::Length(n) if n > self.max_body) {
+                        // Refused before a byte of it is read (and before any
+                        // `100 Continue`, so a waiting client need not send it).
+                        replies.push(Reply::BodyTooLarge);
+                        progress.close = true;
+                        return progress;
+                    }
                     if head.expect_continue {
                         replies.push(Reply::Continue);
                     }
@@ -160,6 +192,11 @@ impl RequestParser {
                     Some(*reply)
                 }
                 State::Chunked { decoder, reply } => match decoder.decode(rest) {
+                    Ok(_) if decoder.payload_len() > self.max_body => {
+                        replies.push(Reply::BodyTooLarge);
+                        progress.close = true;
+                        return progress;
+                    }
                     Ok(used) => {
                         progress.consumed += used;
                         if !decoder.is_done() {
@@ -194,7 +231,7 @@ impl RequestParser {
 
 /// Parses one request head at the start of `buf`: `Ok(None)` if it is not
 /// complete yet.
-fn parse_head(buf: &[u8], log: Option<&mut LogLines>) -> Result<Option<Head>, Malformed> {
+fn parse_head(buf: &[u8], log: Option<&mut LogLines>) -> Result<Option<Head>, Refused> {
     // Uninitialised headers: zeroing 64 of them per request would cost more
     // than parsing a typical head.
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -202,7 +239,8 @@ fn parse_head(buf: &[u8], log: Option<&mut LogLines>) -> Result<Option<Head>, Ma
     let len = match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD => len,
         Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Ok(None),
-        _ => return Err(Malformed),
+        Ok(_) | Err(httparse::Error::TooManyHeaders) => return Err(Refused::TooLarge),
+        Err(_) => return Err(Malformed),
     };
     let http10 = req.version == Some(0);
     let mut close = false;
@@ -317,7 +355,7 @@ mod tests {
     /// Feeds `input` in pieces of `step` bytes, as reads would deliver it, and
     /// returns all replies and whether the parser asked to close.
     fn feed_in_steps(input: &[u8], step: usize) -> (Vec<Reply>, bool) {
-        let mut parser = RequestParser::new();
+        let mut parser = RequestParser::new(u64::MAX);
         let mut replies = Vec::new();
         let (mut start, mut end) = (0, 0);
         while end < input.len() {
@@ -390,7 +428,7 @@ mod tests {
         ];
         for (input, want) in cases {
             let mut replies = Vec::new();
-            let p = RequestParser::new().feed(input, &mut replies);
+            let p = RequestParser::new(u64::MAX).feed(input, &mut replies);
             assert_eq!(replies, [want], "{}", String::from_utf8_lossy(input));
             assert_eq!(p.close, want.closes());
         }
@@ -404,7 +442,7 @@ mod tests {
         ]
         .concat();
         let mut replies = Vec::new();
-        let p = RequestParser::new().feed(&input, &mut replies);
+        let p = RequestParser::new(u64::MAX).feed(&input, &mut replies);
         assert_eq!(replies.len(), 1);
         assert!(p.close);
     }
@@ -439,25 +477,73 @@ mod tests {
         many.extend_from_slice(b"\r\n");
         assert_eq!(
             feed_in_steps(&many, many.len()),
-            (vec![Reply::BadRequest], true)
+            (vec![Reply::HeadTooLarge], true)
         );
 
         let mut long = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
         long.resize(MAX_HEAD, b'a');
         let mut replies = Vec::new();
-        let p = RequestParser::new().feed(&long[..MAX_HEAD - 1], &mut replies);
+        let p = RequestParser::new(u64::MAX).feed(&long[..MAX_HEAD - 1], &mut replies);
         assert!(replies.is_empty() && !p.close, "partial below the limit");
-        let p = RequestParser::new().feed(&long, &mut replies);
+        let p = RequestParser::new(u64::MAX).feed(&long, &mut replies);
         assert_eq!(
             (replies.as_slice(), p.close),
-            ([Reply::BadRequest].as_slice(), true)
+            ([Reply::HeadTooLarge].as_slice(), true)
+        );
+    }
+
+    /// Bodies up to `max_body` are skipped as before; a longer one is refused
+    /// with `413` as soon as its length is known: at once for a
+    /// `Content-Length` (no `100 Continue` first), as the bytes pass the limit
+    /// for a chunked body.
+    #[test]
+    fn bodies_over_max_body_get_413() {
+        let feed_all = |max_body: u64, input: &[u8], step: usize| {
+            let mut parser = RequestParser::new(max_body);
+            let mut replies = Vec::new();
+            let (mut start, mut end) = (0, 0);
+            while end < input.len() {
+                end = (end + step).min(input.len());
+                let p = parser.feed(&input[start..end], &mut replies);
+                start += p.consumed;
+                if p.close {
+                    return (replies, true);
+                }
+            }
+            (replies, false)
+        };
+        let at_limit = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+        let chunked_at_limit =
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        for step in [1, 3, 1000] {
+            assert_eq!(feed_all(5, at_limit, step), (vec![OK], false));
+            assert_eq!(feed_all(5, chunked_at_limit, step), (vec![OK], false));
+            assert_eq!(
+                feed_all(4, at_limit, step),
+                (vec![Reply::BodyTooLarge], true)
+            );
+            assert_eq!(
+                feed_all(4, chunked_at_limit, step),
+                (vec![Reply::BodyTooLarge], true)
+            );
+        }
+        let expect = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 6\r\n\r\n";
+        assert_eq!(
+            feed_all(5, expect, expect.len()),
+            (vec![Reply::BodyTooLarge], true)
+        );
+        // A length no server would accept is refused the same way, unread.
+        let huge = b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n";
+        assert_eq!(
+            feed_all(crate::config::DEFAULT_MAX_BODY, huge, huge.len()),
+            (vec![Reply::BodyTooLarge], true)
         );
     }
 
     #[test]
     fn expect_continue() {
         let input = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
-        let mut parser = RequestParser::new();
+        let mut parser = RequestParser::new(u64::MAX);
         let mut replies = Vec::new();
         let p = parser.feed(input, &mut replies);
         assert_eq!(replies, [Reply::Continue]);
@@ -470,7 +556,7 @@ mod tests {
 
     #[test]
     fn partial_head_is_not_consumed() {
-        let mut parser = RequestParser::new();
+        let mut parser = RequestParser::new(u64::MAX);
         let mut replies = Vec::new();
         let input = [GET, b"GET / HT".as_slice()].concat();
         let p = parser.feed(&input, &mut replies);

@@ -33,6 +33,12 @@ pub(crate) enum Reply {
     },
     /// `400 Bad Request`; the connection closes after it.
     BadRequest,
+    /// `431 Request Header Fields Too Large`: a head longer than 64 KiB or
+    /// with more than 64 headers. The connection closes after it.
+    HeadTooLarge,
+    /// `413 Content Too Large`: a body longer than the configured
+    /// `max_body`. The connection closes after it.
+    BodyTooLarge,
 }
 
 impl Reply {
@@ -41,6 +47,8 @@ impl Reply {
         matches!(
             self,
             Reply::BadRequest
+                | Reply::HeadTooLarge
+                | Reply::BodyTooLarge
                 | Reply::Answer {
                     conn: ConnMode::Close,
                     ..
@@ -52,6 +60,9 @@ impl Reply {
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 const BAD_REQUEST: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+const HEAD_TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+const BODY_TOO_LARGE: &[u8] =
+    b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 /// The prebuilt answers, indexed by [`ConnMode`].
 #[derive(Debug)]
@@ -109,6 +120,8 @@ impl Responses {
         match reply {
             Reply::Continue => CONTINUE,
             Reply::BadRequest => BAD_REQUEST,
+            Reply::HeadTooLarge => HEAD_TOO_LARGE,
+            Reply::BodyTooLarge => BODY_TOO_LARGE,
             Reply::Answer { head, conn } => {
                 let i = conn as usize;
                 let full = &self.full[i];
@@ -170,6 +183,8 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
         );
         assert!(r.bytes(Reply::BadRequest).starts_with(b"HTTP/1.1 400"));
+        assert!(r.bytes(Reply::HeadTooLarge).starts_with(b"HTTP/1.1 431"));
+        assert!(r.bytes(Reply::BodyTooLarge).starts_with(b"HTTP/1.1 413"));
     }
 
     #[test]
@@ -213,6 +228,8 @@ mod tests {
     #[test]
     fn closing_replies() {
         assert!(Reply::BadRequest.closes());
+        assert!(Reply::HeadTooLarge.closes());
+        assert!(Reply::BodyTooLarge.closes());
         assert!(answer(true, ConnMode::Close).closes());
         assert!(!answer(false, ConnMode::KeepAlive).closes());
         assert!(!Reply::Continue.closes());

@@ -18,6 +18,8 @@ pub struct ServerStats {
     requests: AtomicU64,
     bad_requests: AtomicU64,
     header_timeouts: AtomicU64,
+    heads_too_large: AtomicU64,
+    bodies_too_large: AtomicU64,
     handshakes: AtomicU64,
     handshake_failures: AtomicU64,
 }
@@ -37,6 +39,14 @@ pub struct StatsSnapshot {
     pub bad_requests: u64,
     /// Connections closed because a request head arrived too slowly.
     pub header_timeouts: u64,
+    /// Requests answered `431`: a head over 64 KiB or with more than 64
+    /// headers. Absent from the lines of workers older than it: read as 0.
+    #[serde(default)]
+    pub heads_too_large: u64,
+    /// Requests answered `413`: a body over the server's `max_body`. Absent
+    /// from the lines of workers older than it: read as 0.
+    #[serde(default)]
+    pub bodies_too_large: u64,
     /// TLS handshakes completed (0 without TLS). Absent from the lines of
     /// workers older than TLS: read as 0.
     #[serde(default)]
@@ -84,6 +94,16 @@ impl ServerStats {
         self.header_timeouts.load(Relaxed)
     }
 
+    /// Requests answered `431 Request Header Fields Too Large`.
+    pub fn heads_too_large(&self) -> u64 {
+        self.heads_too_large.load(Relaxed)
+    }
+
+    /// Requests answered `413 Content Too Large`.
+    pub fn bodies_too_large(&self) -> u64 {
+        self.bodies_too_large.load(Relaxed)
+    }
+
     /// TLS handshakes completed.
     pub fn tls_handshakes(&self) -> u64 {
         self.handshakes.load(Relaxed)
@@ -103,6 +123,8 @@ impl ServerStats {
             requests_served: self.requests_served(),
             bad_requests: self.bad_requests(),
             header_timeouts: self.header_timeouts(),
+            heads_too_large: self.heads_too_large(),
+            bodies_too_large: self.bodies_too_large(),
             tls_handshakes: self.tls_handshakes(),
             tls_handshake_failures: self.tls_handshake_failures(),
         }
@@ -131,6 +153,14 @@ impl ServerStats {
 
     pub(crate) fn add_header_timeout(&self) {
         self.header_timeouts.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn add_head_too_large(&self) {
+        self.heads_too_large.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn add_body_too_large(&self) {
+        self.bodies_too_large.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn add_handshake(&self) {
@@ -169,6 +199,9 @@ mod tests {
         stats.add_requests(0);
         stats.add_bad_request();
         stats.add_header_timeout();
+        stats.add_head_too_large();
+        stats.add_body_too_large();
+        stats.add_body_too_large();
         stats.add_handshake();
         stats.add_handshake();
         stats.add_handshake_failure();
@@ -181,6 +214,8 @@ mod tests {
                 requests_served: 3,
                 bad_requests: 1,
                 header_timeouts: 1,
+                heads_too_large: 1,
+                bodies_too_large: 2,
                 tls_handshakes: 2,
                 tls_handshake_failures: 1,
             }

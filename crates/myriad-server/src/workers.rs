@@ -10,9 +10,10 @@
 //! run`'s worker processes speak too: versioned JSON objects, such as
 //! `{"v":1,"kind":"stats","connections_accepted":3,"connections_open":1,
 //! "peak_connections":2,"requests_served":9,"bad_requests":0,"header_timeouts":0,
-//! "tls_handshakes":0,"tls_handshake_failures":0}` (the fields of
-//! [`StatsSnapshot`]; the TLS counters may be absent, as in lines of a worker
-//! older than TLS, and then read as 0).
+//! "heads_too_large":0,"bodies_too_large":0,"tls_handshakes":0,
+//! "tls_handshake_failures":0}` (the fields of [`StatsSnapshot`]; the TLS,
+//! 431 and 413 counters may be absent, as in lines of a worker older than
+//! them, and then read as 0).
 //!
 //! Spawning, watching and stopping the processes is [`myriad::supervise`]'s
 //! and the CLI's business; this module is pure, so the accounting is tested
@@ -167,6 +168,8 @@ impl Tally {
             total.requests_served += s.requests_served;
             total.bad_requests += s.bad_requests;
             total.header_timeouts += s.header_timeouts;
+            total.heads_too_large += s.heads_too_large;
+            total.bodies_too_large += s.bodies_too_large;
             total.tls_handshakes += s.tls_handshakes;
             total.tls_handshake_failures += s.tls_handshake_failures;
             worker_peak = worker_peak.max(s.peak_connections);
@@ -188,6 +191,8 @@ mod tests {
             requests_served: requests,
             bad_requests: 1,
             header_timeouts: 2,
+            heads_too_large: 5,
+            bodies_too_large: 6,
             tls_handshakes: 3,
             tls_handshake_failures: 4,
         }
@@ -212,11 +217,13 @@ mod tests {
         );
         assert_eq!(
             encode(&WorkerLine::Stats(s)).unwrap(),
-            r#"{"v":1,"kind":"stats","connections_accepted":10,"connections_open":3,"peak_connections":7,"requests_served":99,"bad_requests":1,"header_timeouts":2,"tls_handshakes":3,"tls_handshake_failures":4}"#
+            r#"{"v":1,"kind":"stats","connections_accepted":10,"connections_open":3,"peak_connections":7,"requests_served":99,"bad_requests":1,"header_timeouts":2,"heads_too_large":5,"bodies_too_large":6,"tls_handshakes":3,"tls_handshake_failures":4}"#
         );
-        // A line from before the TLS counters still decodes, with zeros.
+        // A line from before the TLS and 431/413 counters still decodes, with zeros.
         let old = r#"{"v":1,"kind":"stats","connections_accepted":10,"connections_open":3,"peak_connections":7,"requests_served":99,"bad_requests":1,"header_timeouts":2}"#;
         let expect = StatsSnapshot {
+            heads_too_large: 0,
+            bodies_too_large: 0,
             tls_handshakes: 0,
             tls_handshake_failures: 0,
             ..s
@@ -259,6 +266,8 @@ mod tests {
         assert_eq!(total.requests_served, 20);
         assert_eq!(total.bad_requests, 3);
         assert_eq!(total.header_timeouts, 6);
+        assert_eq!(total.heads_too_large, 15);
+        assert_eq!(total.bodies_too_large, 18);
         assert_eq!(total.tls_handshakes, 9);
         assert_eq!(total.tls_handshake_failures, 12);
         assert_eq!(total.peak_connections, 15, "peak of the sum");

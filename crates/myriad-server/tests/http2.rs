@@ -342,3 +342,42 @@ fn alpn_chooses_the_protocol_over_tls() {
     assert_eq!(stats.requests_served, 5);
     assert_eq!(stats.tls_handshake_failures, 0);
 }
+
+/// `max_body` bounds HTTP/2 request bodies too: one at the limit is answered
+/// as usual; one announced longer by its `content-length`, or that grows past
+/// the limit without one, gets `413` (and its stream a `NO_ERROR` reset).
+#[test]
+fn bodies_over_max_body_get_413() {
+    let server = server(
+        ServerConfig {
+            max_body: 1000,
+            ..ServerConfig::default()
+        },
+        None,
+    );
+    let addr = server.local_addr();
+    runtime().block_on(async {
+        let send = h2_client(TcpStream::connect(addr).await.unwrap()).await;
+        let body = |n: usize| Some(Bytes::from(vec![b'x'; n]));
+        let at_limit = request(send.clone(), Method::POST, body(1000)).await;
+        assert_eq!(at_limit, ok(b"ok"));
+        let too_long = request(send.clone(), Method::POST, body(1001)).await;
+        assert_eq!(too_long.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+        let mut ready = send.clone().ready().await.unwrap();
+        let announced = Request::builder()
+            .method(Method::POST)
+            .uri("http://localhost/")
+            .header(http::header::CONTENT_LENGTH, "5000")
+            .body(())
+            .unwrap();
+        let (response, _stream) = ready.send_request(announced, false).unwrap();
+        let response = tokio::time::timeout(WAIT, response).await.unwrap().unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        // The connection goes on.
+        assert_eq!(request(send, Method::GET, None).await, ok(b"ok"));
+    });
+    let stats = server.shutdown();
+    assert_eq!(stats.bodies_too_large, 2, "{stats:?}");
+    assert_eq!(stats.requests_served, 2, "{stats:?}");
+}

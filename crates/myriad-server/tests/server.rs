@@ -326,9 +326,10 @@ fn large_heads_grow_the_buffer_up_to_the_limit() {
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     assert!(
-        answer.starts_with(b"HTTP/1.1 400 Bad Request\r\n"),
+        answer.starts_with(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"),
         "{answer:?}"
     );
+    assert_eq!(server.stats().heads_too_large, 1);
 }
 
 #[test]
@@ -521,4 +522,32 @@ async fn run_returns_when_shutdown_resolves() {
         .await
         .expect("connection not closed");
     assert!(matches!(n, Ok(0) | Err(_)));
+}
+
+/// `max_body` over a real socket: a body at the limit is answered, one
+/// announced longer gets `413` unread, a chunked one gets it once its bytes
+/// pass the limit; both close the connection and are counted.
+#[test]
+fn bodies_over_max_body_get_413_and_close() {
+    let server = start(ServerConfig {
+        max_body: 10,
+        ..ServerConfig::default()
+    });
+    let mut stream = connect(server.local_addr());
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789")
+        .unwrap();
+    assert_eq!(read_n(&mut stream, RESPONSE.len()), RESPONSE);
+    let too_large =
+        b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    for request in [
+        b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n".as_slice(),
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n01234567\r\n8\r\n01234567\r\n",
+    ] {
+        let mut stream = connect(server.local_addr());
+        stream.write_all(request).unwrap();
+        assert_eq!(read_to_eof(&mut stream), too_large);
+    }
+    assert_eq!(server.stats().bodies_too_large, 2);
+    assert_eq!(server.stats().requests_served, 1);
 }

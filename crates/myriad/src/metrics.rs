@@ -365,7 +365,9 @@ pub struct Recorder {
     pub tls_handshake: Histogram<u64>,
     /// TLS handshakes that resumed an earlier session.
     pub tls_resumed: u64,
-    /// Open model: how late each request was sent after it was due, microseconds.
+    /// Open model: how late each request was sent after it was due,
+    /// microseconds, except those that waited for a busy connection (queued)
+    /// or for a new connection to be established.
     pub send_lag: Histogram<u64>,
     /// How late the worker's event loop ran a 10 ms probe timer, microseconds:
     /// stalls of the generator itself.

@@ -388,8 +388,15 @@ fn a_stall_with_every_connection_busy_shows_in_latency_not_in_drops() {
     // second for it to end: the 90th percentile must show it.
     let p90 = s.total.latency().value_at_quantile(0.9);
     assert!(p90 >= 300_000, "p90 {p90} µs");
-    // How late they were sent is reported too.
-    assert!(s.send_lag.value_at_quantile(0.9) >= 200_000);
+    // Their wait was the server's (it held every connection), not the
+    // generator's: it is counted as queued and stays out of the send lag, so
+    // the self-check does not blame the generator for it.
+    let lag_p99 = s.send_lag.value_at_quantile(0.99);
+    assert!(lag_p99 < 100_000, "send lag p99 {lag_p99} µs");
+    assert!(
+        s.send_lag.len() < s.total.issued(),
+        "queued ones are left out"
+    );
 }
 
 #[test]

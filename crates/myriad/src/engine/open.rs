@@ -193,17 +193,21 @@ pub(super) async fn run_scheduler(ctx: Rc<WorkerCtx>, plan: &WorkerPlan, share: 
         }
         let target = open.next_target.get();
         open.next_target.set((target + 1) % open.idle.len());
-        let ticket = Ticket {
+        let mut ticket = Ticket {
             intended: at,
             warm: ctx.is_warm(at),
             scheduled: true,
             request: 0,
+            waited: false,
         };
         let idle = open.idle[target].borrow_mut().pop();
         if let Some(slot) = idle {
             slot.parked.set(false);
             slot.give(ctx.issue(target, ticket));
         } else if open.live.get() < open.cap {
+            // Sent once the connection is established: the connect is the
+            // server's and the network's time, not the generator's.
+            ticket.waited = true;
             let ticket = ctx.issue(target, ticket);
             open.live.set(open.live.get() + 1);
             let index = plan.first + opened * plan.stride;
@@ -213,6 +217,7 @@ pub(super) async fn run_scheduler(ctx: Rc<WorkerCtx>, plan: &WorkerPlan, share: 
         } else {
             match open.when_busy {
                 WhenBusy::Queue => {
+                    ticket.waited = true;
                     let ticket = ctx.issue(target, ticket);
                     ctx.note_queued(ticket);
                     expire_waiting(&ctx, open, target, Instant::now());

@@ -38,6 +38,12 @@ pub(crate) struct Ticket {
     /// Which of the run's requests it sends (an index into the worker's
     /// request wires), chosen when it is issued.
     pub request: u32,
+    /// Open model: it could not be sent the moment it was handed out, for a
+    /// reason of the server's or the network's: every allowed connection was
+    /// busy (it was queued), or it went to a new connection that had to be
+    /// established first. That wait stays out of the send lag, which judges
+    /// the generator; its latency still counts it.
+    pub waited: bool,
 }
 
 /// What a connection does next.
@@ -210,6 +216,7 @@ impl WorkerCtx {
             warm: self.is_warm(now),
             scheduled: false,
             request: 0,
+            waited: false,
         };
         Some(self.issue(target, ticket))
     }

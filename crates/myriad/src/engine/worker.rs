@@ -259,22 +259,28 @@ impl WorkerCtx {
         service_us: Option<u64>,
         io: IoCounts,
     ) {
-        self.finish_slot(self.slot(&ticket), outcome, latency_us, service_us, io);
+        let lag = !ticket.waited;
+        self.finish_slot(self.slot(&ticket), outcome, latency_us, service_us, lag, io);
     }
 
-    /// [`finish`](Self::finish), for a request counted in tally `slot`.
+    /// [`finish`](Self::finish), for a request counted in tally `slot`;
+    /// `lag`: whether its wait before the send was the generator's (it was
+    /// not queued for a busy connection nor waited for a connect).
     fn finish_slot(
         &self,
         slot: usize,
         outcome: Outcome,
         latency_us: u64,
         service_us: Option<u64>,
+        lag: bool,
         io: IoCounts,
     ) {
         {
             let mut rec = self.recorder.borrow_mut();
-            if let Some(us) = service_us {
-                // Open model: the part of the latency before the send.
+            if let (Some(us), true) = (service_us, lag) {
+                // Open model: the part of the latency before the send, for
+                // requests handed to an idle connection (a wait for a busy
+                // connection or for a connect is not the generator's lag).
                 rec.send_lag
                     .saturating_record(latency_us.saturating_sub(us).max(1));
             }
@@ -635,6 +641,7 @@ pub(crate) fn run_worker(
                 Outcome::Error(ErrorKind::Cancelled),
                 0,
                 None,
+                false,
                 IoCounts::default(),
             );
         }

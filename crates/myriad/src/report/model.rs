@@ -117,7 +117,10 @@ impl InputReport {
 /// How the load generator itself kept up.
 #[derive(Debug, Clone, Serialize)]
 pub struct SelfCheckReport {
-    /// Open model: how late requests were sent after they were due, microseconds.
+    /// Open model: how late requests handed to an idle connection were sent
+    /// after they were due, microseconds; requests that waited for a busy
+    /// connection (queued) or for a new connection's connect are left out,
+    /// since that wait is the server's or the network's, not the generator's.
     pub send_lag_us: Option<LatencyReport>,
     /// How late the event loops ran a 10 ms probe timer, microseconds.
     pub loop_stall_us: LatencyReport,
