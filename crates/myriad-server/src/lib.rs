@@ -50,6 +50,8 @@
 
 pub mod config;
 mod conn;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handle;
 mod http2;
 pub mod listen;

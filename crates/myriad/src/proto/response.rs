@@ -49,6 +49,8 @@ pub(crate) struct ResponseParser {
     head_request: bool,
     status: u16,
     keep_alive: bool,
+    /// Body bytes of the final response so far (chunk payload if chunked).
+    body_len: u64,
 }
 
 impl ResponseParser {
@@ -60,6 +62,7 @@ impl ResponseParser {
             head_request,
             status: 0,
             keep_alive: true,
+            body_len: 0,
         }
     }
 
@@ -88,6 +91,7 @@ impl ResponseParser {
                     let take = (*left).min(rest.len() as u64);
                     pos += take as usize;
                     *left -= take;
+                    self.body_len += take;
                     if *left == 0 {
                         self.state = State::Done;
                     } else {
@@ -96,13 +100,17 @@ impl ResponseParser {
                 }
                 State::Body(Body::Chunked(dec)) => {
                     pos += dec.decode(rest)?;
+                    self.body_len = dec.payload_len();
                     if dec.is_done() {
                         self.state = State::Done;
                     } else {
                         return Ok((pos, Step::NeedMore));
                     }
                 }
-                State::Body(Body::UntilClose) => return Ok((buf.len(), Step::NeedMore)),
+                State::Body(Body::UntilClose) => {
+                    self.body_len += rest.len() as u64;
+                    return Ok((buf.len(), Step::NeedMore));
+                }
             }
         }
     }
@@ -114,6 +122,12 @@ impl ResponseParser {
             State::Body(Body::UntilClose) | State::Done => Some(self.response()),
             _ => None,
         }
+    }
+
+    /// Body bytes of the final response read so far: its payload, without
+    /// chunk framing.
+    pub fn body_len(&self) -> u64 {
+        self.body_len
     }
 
     fn response(&self) -> Response {
