@@ -155,8 +155,10 @@ impl ResponseParser {
             return Ok(Some(used)); // interim response: the final one follows
         }
         self.status = status;
-        // HTTP/1.0 closes unless asked to keep alive; HTTP/1.1 keeps alive unless told to close.
+        // HTTP/1.0 closes unless asked to keep alive; HTTP/1.1 keeps alive unless
+        // told to close; `close` wins over `keep-alive` in any order (RFC 9112 §9.6).
         let mut keep_alive = res.version == Some(1);
+        let mut close = false;
         let mut length: Option<u64> = None;
         let mut chunked = false;
         for h in res.headers.iter() {
@@ -179,14 +181,14 @@ impl ResponseParser {
                 for token in h.value.split(|&b| b == b',') {
                     let token = token.trim_ascii();
                     if token.eq_ignore_ascii_case(b"close") {
-                        keep_alive = false;
+                        close = true;
                     } else if token.eq_ignore_ascii_case(b"keep-alive") {
                         keep_alive = true;
                     }
                 }
             }
         }
-        self.keep_alive = keep_alive;
+        self.keep_alive = keep_alive && !close;
         self.state = if self.head_request || status == 204 || status == 304 {
             State::Done
         } else if chunked {
@@ -301,6 +303,31 @@ mod tests {
         assert!(!run(input, 100, false).unwrap().0.unwrap().keep_alive);
         let input = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
         assert!(run(input, 100, false).unwrap().0.unwrap().keep_alive);
+    }
+
+    /// Found by the differential check against Python's http.client
+    /// (`tests/differential.rs`): a `keep-alive` token after `close` made the
+    /// connection reusable.
+    #[test]
+    fn connection_close_beside_keep_alive_closes() {
+        for value in [
+            "close, keep-alive",
+            "keep-alive, close",
+            "Keep-Alive, upgrade, CLOSE",
+        ] {
+            for version in ["1.0", "1.1"] {
+                let input = format!(
+                    "HTTP/{version} 200 OK\r\nConnection: {value}\r\nContent-Length: 0\r\n\r\n"
+                );
+                let (res, _) = run(input.as_bytes(), 100, false).unwrap();
+                assert!(
+                    !res.unwrap().keep_alive,
+                    "HTTP/{version}, Connection: {value}"
+                );
+            }
+        }
+        let input = b"HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
+        assert!(!run(input, 100, false).unwrap().0.unwrap().keep_alive);
     }
 
     #[test]
