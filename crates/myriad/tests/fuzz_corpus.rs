@@ -254,3 +254,41 @@ fn write_seeds() {
         myriad::supervise::encode(&progress).unwrap().as_bytes(),
     );
 }
+
+/// A chunk-size line of `len` bytes (a chunk extension pads it), one byte of
+/// data, the last chunk.
+fn long_size_line(len: usize) -> Vec<u8> {
+    let mut body = b"1;x=".to_vec();
+    body.resize(len - 2, b'a');
+    body.extend_from_slice(b"\r\nz\r\n0\r\n\r\n");
+    body
+}
+
+/// Found by review of the chunked decoder's 8 KiB line limit, shown by the
+/// split targets: a chunk-size (or trailer) line over 8 KiB was refused
+/// when it arrived in pieces and accepted when it arrived whole.
+#[test]
+fn chunk_line_over_8k_refused_however_split() {
+    for len in [8 * 1024, 8 * 1024 + 1, 9000, 12_000] {
+        let body = long_size_line(len);
+        for seed in 0..8 {
+            fuzzing::chunked_split(&fuzzing::with_header(0, seed, &body));
+            let mut response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            response.extend_from_slice(&body);
+            fuzzing::response_split(&fuzzing::with_header(0, seed, &response));
+        }
+        let whole = fuzzing::decode_chunked(&body, None);
+        assert_eq!(
+            whole.is_err(),
+            len > 8 * 1024,
+            "line of {len} bytes: {whole:?}"
+        );
+    }
+    let mut trailer = b"1\r\na\r\n0\r\nX-Long: ".to_vec();
+    trailer.resize(9000, b't');
+    trailer.extend_from_slice(b"\r\n\r\n");
+    for seed in 0..8 {
+        fuzzing::chunked_split(&fuzzing::with_header(0, seed, &trailer));
+    }
+    assert!(fuzzing::decode_chunked(&trailer, None).is_err());
+}

@@ -296,6 +296,27 @@ mod tests {
     }
 
     #[test]
+    fn content_lengths_must_agree() {
+        let same = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nhi";
+        assert_eq!(run(same, 100, false).unwrap(), (Some(OK), 0));
+        let differ = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nhi!";
+        assert_eq!(run(differ, 100, false), Err(ProtoError::ContentLength));
+    }
+
+    #[test]
+    fn no_body_for_204_and_304_whatever_the_headers_say() {
+        for status in [204, 304] {
+            let input = format!("HTTP/1.1 {status} X\r\nContent-Length: 5\r\n\r\nHTTP/");
+            let (res, left) = run(input.as_bytes(), 3, false).unwrap();
+            assert_eq!(res.unwrap().status, status);
+            assert_eq!(left, 5, "the next response's bytes stay unread");
+        }
+        // Other statuses read the body the headers announce.
+        let input = b"HTTP/1.1 203 X\r\nContent-Length: 5\r\n\r\nHTTP/";
+        assert_eq!(run(input, 3, false).unwrap().1, 0);
+    }
+
+    #[test]
     fn connection_close_and_http10() {
         let input = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
         assert!(!run(input, 100, false).unwrap().0.unwrap().keep_alive);
