@@ -51,6 +51,8 @@
 pub mod access_log;
 pub mod config;
 mod conn;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handle;
 mod http2;
 pub mod listen;

@@ -541,6 +541,26 @@ mod tests {
     }
 
     #[test]
+    fn complete_head_over_64k_is_refused() {
+        let head = |len: usize| {
+            let mut h = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
+            h.resize(len - 4, b'a');
+            h.extend_from_slice(b"\r\n\r\n");
+            h
+        };
+        let mut replies = Vec::new();
+        let p = RequestParser::new(crate::DEFAULT_MAX_BODY).feed(&head(MAX_HEAD), &mut replies);
+        assert_eq!((replies.as_slice(), p.close), ([OK].as_slice(), false));
+        // Complete in one buffer, one byte over the limit: still too long.
+        let mut replies = Vec::new();
+        let p = RequestParser::new(crate::DEFAULT_MAX_BODY).feed(&head(MAX_HEAD + 1), &mut replies);
+        assert_eq!(
+            (replies.as_slice(), p.close),
+            ([Reply::HeadTooLarge].as_slice(), true)
+        );
+    }
+
+    #[test]
     fn expect_continue() {
         let input = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
         let mut parser = RequestParser::new(u64::MAX);

@@ -92,6 +92,8 @@ pub mod duration;
 pub mod engine;
 pub mod feed;
 pub mod find_max;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod proto;
 pub mod report;

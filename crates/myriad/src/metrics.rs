@@ -534,6 +534,84 @@ mod tests {
     }
 
     #[test]
+    fn recorders_and_gauges_sum_across_workers() {
+        let mut a = Recorder::new(1);
+        a.limits = LimitHits {
+            open_files: 2,
+            ephemeral_ports: 5,
+        };
+        a.connected(100);
+        a.handshake(300, true);
+        a.send_lag.record(7).unwrap();
+        a.loop_stall.record(9).unwrap();
+        a.warmup.issue();
+        let mut b = Recorder::new(1);
+        b.limits = LimitHits {
+            open_files: 3,
+            ephemeral_ports: 7,
+        };
+        b.connected(200);
+        b.connected(250);
+        b.handshake(400, false);
+        b.handshake(500, true);
+        b.targets[0].issue();
+        b.warmup.issue();
+        a.merge(&b);
+        assert_eq!(
+            a.limits,
+            LimitHits {
+                open_files: 5,
+                ephemeral_ports: 12
+            }
+        );
+        assert_eq!(a.connections_opened, 3);
+        assert_eq!(a.connect_latency.len(), 3);
+        assert_eq!(a.tls_handshake.len(), 3);
+        assert_eq!(a.tls_resumed, 2);
+        assert_eq!((a.send_lag.len(), a.loop_stall.len()), (1, 1));
+        assert_eq!(a.warmup.issued(), 2);
+        assert_eq!(a.targets[0].issued(), 1);
+
+        let mut g = Gauges {
+            open: 1,
+            peak_open: 4,
+            established: 3,
+            planned: 5,
+            establish_us: 900,
+        };
+        g.add(&Gauges {
+            open: 2,
+            peak_open: 6,
+            established: 5,
+            planned: 7,
+            establish_us: 400,
+        });
+        assert_eq!(
+            g,
+            Gauges {
+                open: 3,
+                peak_open: 10,
+                established: 8,
+                planned: 12,
+                establish_us: 900
+            }
+        );
+    }
+
+    #[test]
+    fn statuses_of_1000_and_more_are_kept_as_errors() {
+        let mut t = Tally::new();
+        for code in [999, 1000, 4321, u16::MAX] {
+            t.issue();
+            t.record(Outcome::Status(code), 10);
+        }
+        assert_eq!(t.http_errors(), 4);
+        assert!(t.balanced());
+        assert_eq!(t.statuses().collect::<Vec<_>>(), vec![(999, 4)]);
+        assert_eq!(t.error_rate(), 1.0);
+    }
+
+    #[test]
     fn latency_is_clamped_not_lost() {
         let mut t = Tally::new();
         t.issue();

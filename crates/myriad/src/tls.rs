@@ -51,21 +51,41 @@ fn error(message: String) -> ConfigError {
 fn read_certs(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let bytes = std::fs::read(path)
         .map_err(|e| error(format!("{flag} '{}': {e}: give a PEM file", path.display())))?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
+    certs_from_pem(flag, &path.display().to_string(), &bytes)
+}
+
+/// The certificates of the PEM text `bytes` (of the file `file`, given to
+/// `flag`): at least one, or an error naming both.
+pub(crate) fn certs_from_pem(
+    flag: &str,
+    file: &str,
+    bytes: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let certs = CertificateDer::pem_slice_iter(bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| {
             error(format!(
-                "{flag} '{}' is not PEM ({e}): give certificates in PEM form",
-                path.display()
+                "{flag} '{file}' is not PEM ({e}): give certificates in PEM form"
             ))
         })?;
     if certs.is_empty() {
         return Err(error(format!(
-            "{flag} '{}' holds no PEM certificate (-----BEGIN CERTIFICATE-----): give certificates in PEM form",
-            path.display()
+            "{flag} '{file}' holds no PEM certificate (-----BEGIN CERTIFICATE-----): give certificates in PEM form"
         )));
     }
     Ok(certs)
+}
+
+/// The private key of the PEM text `bytes` (of the file `file`, `--key`).
+pub(crate) fn key_from_pem(
+    file: &str,
+    bytes: &[u8],
+) -> Result<PrivateKeyDer<'static>, ConfigError> {
+    PrivateKeyDer::from_pem_slice(bytes).map_err(|e| {
+        error(format!(
+            "--key '{file}': {e}: give the certificate's private key in PEM form"
+        ))
+    })
 }
 
 /// The rustls client configuration for `options`; every file is read and
@@ -101,12 +121,13 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, ConfigEr
         (None, None) => builder.with_no_client_auth(),
         (Some(cert), Some(key)) => {
             let chain = read_certs("--cert", cert)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+            let bytes = std::fs::read(key).map_err(|e| {
                 error(format!(
                     "--key '{}': {e}: give the certificate's private key in PEM form",
                     key.display()
                 ))
             })?;
+            let key = key_from_pem(&key.display().to_string(), &bytes)?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
                 error(format!(
                     "--cert/--key: {e}: give a matching certificate and key"

@@ -191,14 +191,64 @@ pub(crate) fn encode_compressed(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// The cookies of HdrHistogram's V2 format, plain and compressed, and the
+/// size of a V2 header (cookie, payload length, normalizing offset, digits,
+/// lowest, highest, integer-to-double ratio).
+const V2_COOKIE: u32 = 0x1c84_9313;
+const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9314;
+const V2_HEADER: usize = 40;
+
+/// Largest histogram read, uncompressed: a histogram of myriad's bounds takes
+/// a few KiB at most, and no reader should allocate what a header claims.
+const MAX_HISTOGRAM_BYTES: usize = 4 << 20;
+
+fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at + 4)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The uncompressed V2 bytes of `bytes` (inflated if compressed), checked so
+/// that the payload its header claims is there: hdrhistogram allocates the
+/// claimed length before reading it, so 56 bytes of base64 claiming 4 GiB
+/// would otherwise make it fill 4 GiB of memory.
+fn plain_v2(bytes: Vec<u8>) -> Result<Vec<u8>, WireError> {
+    let bad = |why: &str| WireError::Histogram(why.to_string());
+    let plain = match be_u32(&bytes, 0) {
+        Some(V2_COMPRESSED_COOKIE) => {
+            use std::io::Read as _;
+            let compressed = bytes.get(8..).ok_or_else(|| bad("truncated header"))?;
+            let mut plain = Vec::new();
+            flate2::read::ZlibDecoder::new(compressed)
+                .take(MAX_HISTOGRAM_BYTES as u64 + 1)
+                .read_to_end(&mut plain)
+                .map_err(|e| WireError::Histogram(format!("compressed histogram: {e}")))?;
+            if plain.len() > MAX_HISTOGRAM_BYTES {
+                return Err(bad("histogram larger than 4 MiB uncompressed"));
+            }
+            plain
+        }
+        _ => bytes,
+    };
+    match (be_u32(&plain, 0), be_u32(&plain, 4)) {
+        (Some(V2_COOKIE), Some(claimed))
+            if claimed as usize <= plain.len().saturating_sub(V2_HEADER) =>
+        {
+            Ok(plain)
+        }
+        (Some(V2_COOKIE), Some(_)) => Err(bad("payload shorter than its header says")),
+        _ => Err(bad("not an HdrHistogram V2 histogram")),
+    }
+}
+
 /// Reads a histogram of [`encode`] or [`encode_compressed`] (the V2 reader
 /// tells the two apart by their cookie) into myriad's bounds.
 pub(crate) fn decode(s: &str) -> Result<Histogram<u64>, WireError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(s)
         .map_err(|e| WireError::Histogram(e.to_string()))?;
+    let plain = plain_v2(bytes)?;
     let h: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
+        .deserialize(&mut plain.as_slice())
         .map_err(|e| WireError::Histogram(format!("{e:?}")))?;
     let mut out = new_histogram();
     out.add(&h)
@@ -317,6 +367,62 @@ impl TryFrom<WireRecorder> for Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A V2 header of myriad's bounds claiming `payload` bytes, then `body`.
+    fn v2(payload: u32, body: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&V2_COOKIE.to_be_bytes());
+        b.extend_from_slice(&payload.to_be_bytes());
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b.extend_from_slice(&3u32.to_be_bytes());
+        b.extend_from_slice(&1u64.to_be_bytes());
+        b.extend_from_slice(&3_600_000_000u64.to_be_bytes());
+        b.extend_from_slice(&1.0f64.to_be_bytes());
+        b.extend_from_slice(body);
+        b
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    /// Found reviewing what the wire_line and result_file fuzz targets
+    /// reach: a histogram header claiming a 4 GiB payload made hdrhistogram
+    /// allocate and zero 4 GiB before finding the bytes missing.
+    #[test]
+    fn histogram_claiming_4gib_is_refused_without_allocating_it() {
+        assert!(matches!(
+            decode(&b64(&v2(u32::MAX, b"\x02"))),
+            Err(WireError::Histogram(_))
+        ));
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut z, &v2(u32::MAX, b"\x02")).unwrap();
+        let mut compressed = V2_COMPRESSED_COOKIE.to_be_bytes().to_vec();
+        let inner = z.finish().unwrap();
+        compressed.extend_from_slice(&(inner.len() as u32).to_be_bytes());
+        compressed.extend_from_slice(&inner);
+        assert!(decode(&b64(&compressed)).is_err());
+        // What encode writes still reads, plain and compressed.
+        let mut h = new_histogram();
+        h.record(1500).unwrap();
+        assert_eq!(decode(&encode(&h)).unwrap(), h);
+        assert_eq!(decode(&encode_compressed(&h)).unwrap(), h);
+        assert!(decode(&b64(&v2(0, b""))).unwrap().is_empty());
+    }
+
+    #[test]
+    fn compressed_histograms_are_bounded_when_inflated() {
+        // 8 MiB of zeros compress to a few KiB.
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut z, &v2(8 << 20, &vec![0; 8 << 20])).unwrap();
+        let inner = z.finish().unwrap();
+        let mut compressed = V2_COMPRESSED_COOKIE.to_be_bytes().to_vec();
+        compressed.extend_from_slice(&(inner.len() as u32).to_be_bytes());
+        compressed.extend_from_slice(&inner);
+        assert!(compressed.len() < 64 * 1024);
+        let e = decode(&b64(&compressed)).unwrap_err();
+        assert!(e.to_string().contains("4 MiB"), "{e}");
+    }
     use crate::metrics::{ErrorKind, Outcome};
     use crate::supervise::{decode as decode_line, encode as encode_line};
 

@@ -22,7 +22,8 @@ enum State {
     Done,
 }
 
-/// Longest chunk-size or trailer line accepted before the body is called malformed.
+/// Longest chunk-size or trailer line accepted, its CRLF included; a longer
+/// one makes the body malformed.
 const MAX_LINE: usize = 8 * 1024;
 
 /// Decodes one chunked body, incrementally.
@@ -68,6 +69,12 @@ impl ChunkedDecoder {
             match self.state {
                 State::Done => return Ok(pos),
                 State::Size => match httparse::parse_chunk_size(rest) {
+                    // The limit applies to the line however it arrives: whole
+                    // in one buffer or in pieces (below), so that the outcome
+                    // never depends on how reads split the stream.
+                    Ok(httparse::Status::Complete((used, _))) if used > MAX_LINE => {
+                        return Err(ProtoError::ChunkSize)
+                    }
                     Ok(httparse::Status::Complete((used, size))) => {
                         pos += used;
                         self.state = if size == 0 {
@@ -77,7 +84,8 @@ impl ChunkedDecoder {
                         };
                     }
                     Ok(httparse::Status::Partial) => {
-                        if rest.len() > MAX_LINE {
+                        // Its CRLF still to come, the line is longer than this.
+                        if rest.len() >= MAX_LINE {
                             return Err(ProtoError::ChunkSize);
                         }
                         return Ok(pos);
@@ -115,9 +123,10 @@ impl ChunkedDecoder {
                         pos += 2;
                         self.state = State::Done;
                     }
+                    Some(end) if end + 2 > MAX_LINE => return Err(ProtoError::ChunkFraming),
                     Some(end) => pos += end + 2,
                     None => {
-                        if rest.len() > MAX_LINE {
+                        if rest.len() >= MAX_LINE {
                             return Err(ProtoError::ChunkFraming);
                         }
                         return Ok(pos);
@@ -162,6 +171,59 @@ mod tests {
         assert!(dec.is_done());
         assert_eq!(consumed, body.len());
         assert_eq!(dec.payload_len(), 3);
+    }
+
+    /// A line of `len` bytes, CRLF included, starting with `start`.
+    fn line(start: &[u8], len: usize) -> Vec<u8> {
+        let mut l = start.to_vec();
+        l.resize(len - 2, b'a');
+        l.extend_from_slice(b"\r\n");
+        l
+    }
+
+    #[test]
+    fn chunk_size_lines_up_to_8k() {
+        let at_limit = line(b"1;x=", MAX_LINE);
+        assert_eq!(ChunkedDecoder::new().decode(&at_limit), Ok(MAX_LINE));
+        // Partial, one byte short of the limit: wait for more.
+        assert_eq!(
+            ChunkedDecoder::new().decode(&at_limit[..MAX_LINE - 1]),
+            Ok(0)
+        );
+        let over = line(b"1;x=", MAX_LINE + 1);
+        assert_eq!(
+            ChunkedDecoder::new().decode(&over),
+            Err(ProtoError::ChunkSize)
+        );
+        let mut dec = ChunkedDecoder::new();
+        assert_eq!(dec.decode(&over[..MAX_LINE - 1]), Ok(0));
+        // The limit reached with the CRLF still to come.
+        assert_eq!(dec.decode(&over[..MAX_LINE]), Err(ProtoError::ChunkSize));
+    }
+
+    #[test]
+    fn trailer_lines_up_to_8k() {
+        let body = |len| [b"0\r\n".as_slice(), &line(b"X-T: ", len), b"\r\n"].concat();
+        let ok = body(MAX_LINE);
+        let mut dec = ChunkedDecoder::new();
+        assert_eq!(dec.decode(&ok), Ok(ok.len()));
+        assert!(dec.is_done());
+        let mut dec = ChunkedDecoder::new();
+        assert_eq!(
+            dec.decode(&ok[..3 + MAX_LINE - 1]),
+            Ok(3),
+            "partial, below the limit"
+        );
+        let over = body(MAX_LINE + 1);
+        assert_eq!(
+            ChunkedDecoder::new().decode(&over),
+            Err(ProtoError::ChunkFraming)
+        );
+        let mut dec = ChunkedDecoder::new();
+        assert_eq!(
+            dec.decode(&over[..3 + MAX_LINE]),
+            Err(ProtoError::ChunkFraming)
+        );
     }
 
     #[test]

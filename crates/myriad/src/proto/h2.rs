@@ -216,7 +216,7 @@ fn protocol_error(e: h2::Error) -> DialError {
 /// connection's own error when `e` is an I/O error (the stream was cut when
 /// the connection closed): if the server had sent a GOAWAY with an error code
 /// first, the server abandoned the stream, and it is `goaway`.
-fn kind_of(e: &h2::Error, connection: Option<&h2::Error>) -> ErrorKind {
+pub(crate) fn kind_of(e: &h2::Error, connection: Option<&h2::Error>) -> ErrorKind {
     if e.is_reset() {
         // A remote reset is the server's RST_STREAM; any other is h2's own,
         // sent because the server's frames on the stream broke the protocol.

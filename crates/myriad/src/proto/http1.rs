@@ -22,7 +22,7 @@ use crate::engine::transport::Transport;
 use crate::metrics::ErrorKind;
 
 /// A response head larger than this is a protocol error.
-const MAX_HEAD_BUF: usize = 64 * 1024;
+pub(crate) const MAX_HEAD_BUF: usize = 64 * 1024;
 
 /// HTTP/1.1, one request in flight per connection.
 #[derive(Debug, Clone, Copy, Default)]

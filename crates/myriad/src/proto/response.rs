@@ -49,6 +49,8 @@ pub(crate) struct ResponseParser {
     head_request: bool,
     status: u16,
     keep_alive: bool,
+    /// Body bytes of the final response so far (chunk payload if chunked).
+    body_len: u64,
 }
 
 impl ResponseParser {
@@ -60,6 +62,7 @@ impl ResponseParser {
             head_request,
             status: 0,
             keep_alive: true,
+            body_len: 0,
         }
     }
 
@@ -88,6 +91,7 @@ impl ResponseParser {
                     let take = (*left).min(rest.len() as u64);
                     pos += take as usize;
                     *left -= take;
+                    self.body_len += take;
                     if *left == 0 {
                         self.state = State::Done;
                     } else {
@@ -96,13 +100,17 @@ impl ResponseParser {
                 }
                 State::Body(Body::Chunked(dec)) => {
                     pos += dec.decode(rest)?;
+                    self.body_len = dec.payload_len();
                     if dec.is_done() {
                         self.state = State::Done;
                     } else {
                         return Ok((pos, Step::NeedMore));
                     }
                 }
-                State::Body(Body::UntilClose) => return Ok((buf.len(), Step::NeedMore)),
+                State::Body(Body::UntilClose) => {
+                    self.body_len += rest.len() as u64;
+                    return Ok((buf.len(), Step::NeedMore));
+                }
             }
         }
     }
@@ -114,6 +122,12 @@ impl ResponseParser {
             State::Body(Body::UntilClose) | State::Done => Some(self.response()),
             _ => None,
         }
+    }
+
+    /// Body bytes of the final response read so far: its payload, without
+    /// chunk framing.
+    pub fn body_len(&self) -> u64 {
+        self.body_len
     }
 
     fn response(&self) -> Response {
@@ -141,8 +155,10 @@ impl ResponseParser {
             return Ok(Some(used)); // interim response: the final one follows
         }
         self.status = status;
-        // HTTP/1.0 closes unless asked to keep alive; HTTP/1.1 keeps alive unless told to close.
+        // HTTP/1.0 closes unless asked to keep alive; HTTP/1.1 keeps alive unless
+        // told to close; `close` wins over `keep-alive` in any order (RFC 9112 §9.6).
         let mut keep_alive = res.version == Some(1);
+        let mut close = false;
         let mut length: Option<u64> = None;
         let mut chunked = false;
         for h in res.headers.iter() {
@@ -165,14 +181,14 @@ impl ResponseParser {
                 for token in h.value.split(|&b| b == b',') {
                     let token = token.trim_ascii();
                     if token.eq_ignore_ascii_case(b"close") {
-                        keep_alive = false;
+                        close = true;
                     } else if token.eq_ignore_ascii_case(b"keep-alive") {
                         keep_alive = true;
                     }
                 }
             }
         }
-        self.keep_alive = keep_alive;
+        self.keep_alive = keep_alive && !close;
         self.state = if self.head_request || status == 204 || status == 304 {
             State::Done
         } else if chunked {
@@ -280,6 +296,27 @@ mod tests {
     }
 
     #[test]
+    fn content_lengths_must_agree() {
+        let same = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nhi";
+        assert_eq!(run(same, 100, false).unwrap(), (Some(OK), 0));
+        let differ = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nhi!";
+        assert_eq!(run(differ, 100, false), Err(ProtoError::ContentLength));
+    }
+
+    #[test]
+    fn no_body_for_204_and_304_whatever_the_headers_say() {
+        for status in [204, 304] {
+            let input = format!("HTTP/1.1 {status} X\r\nContent-Length: 5\r\n\r\nHTTP/");
+            let (res, left) = run(input.as_bytes(), 3, false).unwrap();
+            assert_eq!(res.unwrap().status, status);
+            assert_eq!(left, 5, "the next response's bytes stay unread");
+        }
+        // Other statuses read the body the headers announce.
+        let input = b"HTTP/1.1 203 X\r\nContent-Length: 5\r\n\r\nHTTP/";
+        assert_eq!(run(input, 3, false).unwrap().1, 0);
+    }
+
+    #[test]
     fn connection_close_and_http10() {
         let input = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
         assert!(!run(input, 100, false).unwrap().0.unwrap().keep_alive);
@@ -287,6 +324,31 @@ mod tests {
         assert!(!run(input, 100, false).unwrap().0.unwrap().keep_alive);
         let input = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
         assert!(run(input, 100, false).unwrap().0.unwrap().keep_alive);
+    }
+
+    /// Found by the differential check against Python's http.client
+    /// (`tests/differential.rs`): a `keep-alive` token after `close` made the
+    /// connection reusable.
+    #[test]
+    fn connection_close_beside_keep_alive_closes() {
+        for value in [
+            "close, keep-alive",
+            "keep-alive, close",
+            "Keep-Alive, upgrade, CLOSE",
+        ] {
+            for version in ["1.0", "1.1"] {
+                let input = format!(
+                    "HTTP/{version} 200 OK\r\nConnection: {value}\r\nContent-Length: 0\r\n\r\n"
+                );
+                let (res, _) = run(input.as_bytes(), 100, false).unwrap();
+                assert!(
+                    !res.unwrap().keep_alive,
+                    "HTTP/{version}, Connection: {value}"
+                );
+            }
+        }
+        let input = b"HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
+        assert!(!run(input, 100, false).unwrap().0.unwrap().keep_alive);
     }
 
     #[test]

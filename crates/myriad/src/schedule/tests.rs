@@ -358,3 +358,39 @@ fn time_of_inverts_expected_by() {
         }
     }
 }
+
+#[test]
+fn last_arrival_survives_rounding_in_the_total() {
+    // Λ(end) of this ramp is 27 in exact arithmetic, 26.999999999999996 in f64:
+    // the 27th arrival is due at the very end, not lost.
+    let s = Schedule::stages(0.0, &stages("315ms:60,585ms:0"));
+    assert!(s.total < 27.0 && s.total > 26.99);
+    assert_eq!(s.time_of(27.0), Some(ms(900)));
+    assert_eq!(s.time_of(27.001), None, "past the slack: not due");
+    let due = all_due(Arrivals::new(s, Arrival::Uniform), || 0.5);
+    assert_eq!(due.len(), 27);
+    assert_eq!(due.last(), Some(&ms(900)));
+    // An unbounded schedule has no end to put it at.
+    let forever = Schedule::constant(0.0, None);
+    assert_eq!(forever.time_of(1.0), None);
+}
+
+#[test]
+fn to_duration_rounds_and_checks_its_range() {
+    assert_eq!(to_duration(0.007), Some(ms(7)));
+    assert_eq!(to_duration(0.0), Some(Duration::ZERO));
+    assert_eq!(to_duration(-0.4e-9), Some(Duration::ZERO), "rounds to zero");
+    assert_eq!(to_duration(-1e-9), None);
+    assert_eq!(to_duration(f64::NAN), None);
+    assert_eq!(to_duration(f64::INFINITY), None);
+    assert_eq!(to_duration(f64::NEG_INFINITY), None);
+    // The largest count of nanoseconds a u64 holds, and 2^64 itself.
+    assert_eq!(
+        to_duration(1.8e10),
+        Some(Duration::from_nanos(18_000_000_000_000_000_000))
+    );
+    let two_pow_64 = 18_446_744_073.709_553_f64;
+    assert_eq!((two_pow_64 * 1e9).round(), u64::MAX as f64);
+    assert_eq!(to_duration(two_pow_64), None);
+    assert_eq!(to_duration(1e11), None);
+}
