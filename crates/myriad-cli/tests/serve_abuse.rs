@@ -153,10 +153,12 @@ fn slowloris_and_bad_heads_do_not_disturb_a_normal_load() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("the load's connections", WAIT, || {
-        sockets(pid) >= base_sockets + LOAD_CONNECTIONS as usize
+    // The open model opens connections as the schedule needs them (up to
+    // -c): on a quiet machine a few carry 500/s, on a busy one more.
+    wait_until("the load's first connection", WAIT, || {
+        sockets(pid) > base_sockets
     });
-    let with_load = sockets(pid);
+    let with_load = base_sockets + LOAD_CONNECTIONS as usize;
 
     // The server's memory, sampled while the abuse runs.
     let peak_rss = Arc::new(AtomicU64::new(0));
