@@ -111,10 +111,10 @@ OHA=$(command -v oha || true)
 for rep in $(seq 1 "$R"); do
     run https-keepalive myriad "${M[@]}" -c "$C" --cacert "$TMP/cert.pem" "$HTTPS"
     run https-keepalive h2load "${H[@]}" --h1 -c "$C" "$HTTPS"
-    [[ -n "$OHA" ]] && run https-keepalive oha "$OHA" --no-tui -j -z "${D}s" -c "$C" --insecure "$HTTPS"
+    [[ -n "$OHA" ]] && run https-keepalive oha "$OHA" --no-tui --output-format json -z "${D}s" -c "$C" --insecure "$HTTPS"
     if [[ -n "$OHA" ]]; then
         run https-handshakes myriad "${M[@]}" -c "$C" -k --disable-keepalive "$HTTPS"
-        run https-handshakes oha "$OHA" --no-tui -j -z "${D}s" -c "$C" --insecure --disable-keepalive "$HTTPS"
+        run https-handshakes oha "$OHA" --no-tui --output-format json -z "${D}s" -c "$C" --insecure --disable-keepalive "$HTTPS"
     fi
     run h1-pipeline-16 myriad "${M[@]}" -c "$C" --pipeline 16 "$HTTP"
     run h1-pipeline-16 h2load "${H[@]}" --h1 -m 16 -c "$C" "$HTTP"
@@ -123,6 +123,7 @@ for rep in $(seq 1 "$R"); do
     for m in 1 10; do
         run "h2c-streams-$m" myriad "${M[@]}" -c "$C" --h2c -p "$m" "http://127.0.0.1:$H2C/"
         run "h2c-streams-$m" h2load "${H[@]}" -c "$C" -m "$m" "http://127.0.0.1:$H2C/"
+        [[ -n "$OHA" ]] && run "h2c-streams-$m" oha "$OHA" --no-tui --output-format json -z "${D}s" -c "$C" --http2 -p "$m" "http://127.0.0.1:$H2C/"
     done
 done
 echo "myriad vs peers, nginx 1 worker on core 0, clients on core 1, -c $C, $R x ${D}s, medians of requests per client CPU-second"

@@ -267,6 +267,46 @@ fn sequence_template_gives_a_distinct_path_per_request() {
 }
 
 #[test]
+fn text_report_shows_the_busiest_rows_and_sums_the_rest() {
+    // 41 request types, /hot in the file twice: the text shows 25 rows, /hot
+    // first, and one line for the other 16 with their requests; JSON keeps
+    // all 41.
+    let dir = scratch("many");
+    let serve = Serve::start(&dir.join("access.log"));
+    let mut text = format!("GET {}/hot\n\n", serve.url);
+    for i in 0..40 {
+        text.push_str(&format!("GET {}/p{i}\n\n", serve.url));
+        if i == 0 {
+            text.push_str(&format!("GET {}/hot\n\n", serve.url));
+        }
+    }
+    let path = dir.join("targets.txt");
+    std::fs::write(&path, text).unwrap();
+    let args = ["-n", "4200", "-c", "1", "-t", "1", "--targets"];
+    let r = run_json(&[&args[..], &[path.to_str().unwrap()]].concat());
+    assert_eq!(r["targets"].as_array().unwrap().len(), 41);
+    assert_rows_sum(&r);
+    let out = Command::new(env!("CARGO_BIN_EXE_myriad"))
+        .args(["run", "--no-tui"])
+        .args(args)
+        .arg(&path)
+        .output()
+        .unwrap();
+    drop(serve);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("  GET /")).collect();
+    assert_eq!(rows.len(), 25, "{text}");
+    assert!(rows[0].starts_with("  GET /hot "), "busiest first: {text}");
+    // 4,200 requests over 42 entries: /hot 200, each other 100; 16 rows of
+    // 100 are left out.
+    assert!(
+        text.contains("... 16 more rows with 1,600 requests issued (the 25 busiest are shown"),
+        "{text}"
+    );
+}
+
+#[test]
 fn csv_rows_are_used_in_order_and_wrap() {
     let dir = scratch("csv");
     let serve = Serve::start(&dir.join("access.log"));

@@ -184,7 +184,7 @@ impl Tally {
             Outcome::Status(code) => {
                 let slot = usize::from(code).min(self.statuses.len() - 1);
                 self.statuses[slot] += 1;
-                self.latency.saturating_record(latency_us.max(1));
+                record_us(&mut self.latency, latency_us);
             }
             Outcome::Error(kind) => self.errors[kind.index()] += 1,
         }
@@ -195,7 +195,7 @@ impl Tally {
     /// was due.
     #[inline]
     pub fn record_service(&mut self, service_us: u64) {
-        self.service.saturating_record(service_us.max(1));
+        record_us(&mut self.service, service_us);
     }
 
     /// Counts a request that was due but not sent because every allowed
@@ -325,12 +325,31 @@ pub fn per_second(count: u64, over: Duration) -> f64 {
     }
 }
 
+/// An empty latency histogram (microseconds, 3 significant digits).
+///
+/// It starts small and grows to the largest value recorded (values are
+/// clamped to [`MAX_LATENCY_US`] by [`record_us`]), instead of being sized
+/// for an hour up front: a histogram sized for an hour is about 188 KB, which
+/// every tally of every interval would allocate and zero (two per report
+/// row), while latencies of a few milliseconds need about 40 KB. Adding a
+/// histogram with larger values grows this one, so merges never fail.
 pub(crate) fn new_histogram() -> Histogram<u64> {
-    match Histogram::new_with_bounds(1, MAX_LATENCY_US, 3) {
+    let mut h = match Histogram::new_with_bounds(1, 2, 3) {
         Ok(h) => h,
         // The bounds are constants that hdrhistogram accepts; this arm is unreachable.
         Err(_) => Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits")),
-    }
+    };
+    h.auto(true);
+    h
+}
+
+/// Records `us` microseconds into `h`, at least 1 and at most an hour.
+#[inline]
+pub(crate) fn record_us(h: &mut Histogram<u64>, us: u64) {
+    // Not `saturating_record`: it clamps to the current size instead of
+    // growing. Growing fails only if the counts outgrow `usize`, which an
+    // hour at 3 digits cannot.
+    let _ = h.record(us.clamp(1, MAX_LATENCY_US));
 }
 
 /// Machine limits that made connects fail; each is reported with what raises it.
@@ -398,13 +417,13 @@ impl Recorder {
     #[inline]
     pub fn connected(&mut self, latency_us: u64) {
         self.connections_opened += 1;
-        self.connect_latency.saturating_record(latency_us.max(1));
+        record_us(&mut self.connect_latency, latency_us);
     }
 
     /// Counts a TLS handshake, how long it took and whether it resumed.
     #[inline]
     pub fn handshake(&mut self, micros: u64, resumed: bool) {
-        self.tls_handshake.saturating_record(micros.max(1));
+        record_us(&mut self.tls_handshake, micros);
         self.tls_resumed += u64::from(resumed);
     }
 

@@ -281,8 +281,7 @@ impl WorkerCtx {
                 // Open model: the part of the latency before the send, for
                 // requests handed to an idle connection (a wait for a busy
                 // connection or for a connect is not the generator's lag).
-                rec.send_lag
-                    .saturating_record(latency_us.saturating_sub(us).max(1));
+                crate::metrics::record_us(&mut rec.send_lag, latency_us.saturating_sub(us));
             }
             let tally = tally_mut(&mut rec, slot);
             tally.record(outcome, latency_us);
@@ -618,10 +617,7 @@ pub(crate) fn run_worker(
             loop {
                 let due = tick.tick().await;
                 let late = micros(Instant::now().saturating_duration_since(due.into_std()));
-                ctx.recorder
-                    .borrow_mut()
-                    .loop_stall
-                    .saturating_record(late.max(1));
+                crate::metrics::record_us(&mut ctx.recorder.borrow_mut().loop_stall, late);
             }
         };
         // Cancellation is watched once per worker, not per request: on Ctrl-C the

@@ -19,6 +19,8 @@ impl Reporter for TextReporter {
 
 /// Width of the longest histogram bar.
 const BAR: u64 = 40;
+/// Rows of the per-target table a text report shows at most (the busiest).
+const TEXT_ROWS: usize = 25;
 
 fn render(m: &ReportModel) -> String {
     let mut s = String::new();
@@ -122,7 +124,13 @@ fn render(m: &ReportModel) -> String {
             "  {:<width$}  {:>10}  {:>10}  {:>10}  {:>10}  {:>12}  {:>9}  {:>9}  status",
             label, "issued", "succeeded", "http err", "failures", "req/s", "p50", "p99"
         );
-        for target in &m.targets {
+        // A terminal shows the busiest rows; JSON and HTML keep all of them.
+        let mut shown: Vec<&super::model::TargetReport> = m.targets.iter().collect();
+        if shown.len() > TEXT_ROWS {
+            shown.sort_by_key(|t| std::cmp::Reverse(t.tally.requests.issued));
+            shown.truncate(TEXT_ROWS);
+        }
+        for target in &shown {
             let tr = &target.tally.requests;
             let l = &target.tally.latency_us;
             let _ = writeln!(
@@ -137,6 +145,21 @@ fn render(m: &ReportModel) -> String {
                 format_micros(l.p50),
                 format_micros(l.p99),
                 super::model::status_line(&target.tally)
+            );
+        }
+        if let Some(rest) = m.targets.len().checked_sub(shown.len()).filter(|&n| n > 0) {
+            let issued: u64 = m
+                .targets
+                .iter()
+                .map(|t| t.tally.requests.issued)
+                .sum::<u64>()
+                - shown.iter().map(|t| t.tally.requests.issued).sum::<u64>();
+            let _ = writeln!(
+                s,
+                "  ... {} more rows with {} requests issued (the {} busiest are shown; --json and --html list all)",
+                format_count(rest as u64),
+                format_count(issued),
+                TEXT_ROWS
             );
         }
     }
