@@ -1,31 +1,15 @@
 //! The real `myriad` binary: exit codes, one-line usage errors, reports, serve
 //! and demo. Traffic goes to servers on 127.0.0.1 only.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use myriad_server::{ServerConfig, ServerHandle};
-
 mod support;
+use support::binary::{assert_exit_0, assert_refused, myriad};
+use support::scratch::Dir;
+use support::serve::{Serve, Stderr};
+use support::server::{delayed_server, server, url};
 use support::wait_until;
-
-fn myriad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn server() -> ServerHandle {
-    let listener = myriad_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    myriad_server::spawn(listener, ServerConfig::default(), 1).unwrap()
-}
-
-fn url(s: &ServerHandle) -> String {
-    format!("http://{}/", s.local_addr())
-}
 
 /// How long a test waits for an event before it fails.
 const WAIT: Duration = Duration::from_secs(30);
@@ -44,18 +28,7 @@ fn catches_sigint(pid: u32) -> bool {
 /// Asserts a usage error: exit 2, nothing on stdout, one line on stderr that
 /// contains every `needle`.
 fn assert_usage_error(args: &[&str], needles: &[&str]) {
-    let out = myriad(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert!(out.stdout.is_empty(), "{args:?}");
-    assert_eq!(
-        stderr.lines().count(),
-        1,
-        "{args:?}: one line, got {stderr:?}"
-    );
-    for n in needles {
-        assert!(stderr.contains(n), "{args:?}: {stderr:?} lacks {n:?}");
-    }
+    assert_refused(args, 2, needles);
 }
 
 #[test]
@@ -180,8 +153,7 @@ fn run_prints_a_balanced_text_report() {
 #[test]
 fn json_report_on_stdout_and_to_file_validate() {
     let s = server();
-    let dir = std::env::temp_dir().join(format!("myriad-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Dir::new("cli-test");
     let file = dir.join("report.json");
     let out = myriad(&[
         "run",
@@ -200,12 +172,7 @@ fn json_report_on_stdout_and_to_file_validate() {
         file.to_str().unwrap(),
         &url(&s),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_0(&out);
     assert!(out.stderr.is_empty(), "--json prints nothing else");
     let schema: serde_json::Value =
         serde_json::from_str(include_str!("../../../schema/report.schema.json")).unwrap();
@@ -217,7 +184,6 @@ fn json_report_on_stdout_and_to_file_validate() {
         assert_eq!(json["total"]["requests"]["succeeded"], 300);
         assert_eq!(json["config"]["connections"], 3);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -266,36 +232,23 @@ fn sigint_stops_a_run_and_still_reports() {
 
 #[test]
 fn serve_answers_and_prints_counters_on_ctrl_c() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--threads",
-            "1",
-            "--status",
-            "404",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
+    let serve = Serve::command(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--threads",
+        "1",
+        "--status",
+        "404",
+    ])
+    .stderr(Stderr::Null)
+    .start();
+    let url = serve.url();
     let out = myriad(&["run", "--json", "-n", "50", "-c", "5", &url]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["total"]["status"]["404"], 50);
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
-    let last = lines.map(|l| l.unwrap()).collect::<Vec<_>>().join("\n");
+    let stopped = serve.stop();
+    assert_eq!(stopped.code, Some(0));
+    let last = stopped.lines.join("\n");
     assert!(last.contains("5 connections accepted"), "{last}");
     assert!(last.contains("50 requests served"), "{last}");
 }
@@ -303,12 +256,7 @@ fn serve_answers_and_prints_counters_on_ctrl_c() {
 #[test]
 fn demo_runs_small_and_compares_with_the_original() {
     let out = myriad(&["demo", "-n", "2000", "-c", "20"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_0(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("2,000 issued = 2,000 succeeded"), "{text}");
     assert!(
@@ -321,12 +269,7 @@ fn demo_runs_small_and_compares_with_the_original() {
 #[test]
 fn demo_over_tls_verifies_its_own_certificate() {
     let out = myriad(&["demo", "--tls", "-n", "2000", "-c", "20"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_0(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("2,000 issued = 2,000 succeeded"), "{text}");
     assert!(text.contains("TLS          20 handshakes"), "{text}");
@@ -367,12 +310,7 @@ fn running_out_of_open_files_is_counted_and_explained() {
         });
     }
     let out = cmd.output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_0(&out);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let r = &json["total"]["requests"];
     assert_eq!(r["issued"], 600);
@@ -440,12 +378,7 @@ fn open_model_flags_run_on_schedule() {
         "250ms",
         &url(&s),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_0(&out);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["model"], "open");
     // 100/s for 1 s: due at 10 ms .. 990 ms; the 19 due before 200 ms are
@@ -513,12 +446,7 @@ fn open_model_flags_run_on_schedule() {
 
 #[test]
 fn find_max_reports_the_highest_passing_rate() {
-    let listener = myriad_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let config = ServerConfig {
-        delay: myriad_server::Delay::Fixed(Duration::from_millis(20)),
-        ..ServerConfig::default()
-    };
-    let s = myriad_server::spawn(listener, config, 1).unwrap();
+    let s = delayed_server(Duration::from_millis(20));
     let out = myriad(&[
         "find-max",
         "--json",
@@ -536,12 +464,7 @@ fn find_max_reports_the_highest_passing_rate() {
         "8s",
         &url(&s),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_0(&out);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let best = json["best_rate"].as_f64().unwrap();
     assert!((20.0..=110.0).contains(&best), "{json:#}");

@@ -9,13 +9,12 @@
 //! 10,000 connections); run them with
 //! `cargo test --release -p myriad-cli --test client_idle_memory -- --ignored --nocapture --test-threads 1`.
 
-use std::io::{BufRead, BufReader, Lines};
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use myriad::{Config, Load, Stop};
 
 mod support;
+use support::serve::Serve;
 use support::wait_until;
 
 /// Below this process's 20,000 open files; the server holds its own.
@@ -24,51 +23,6 @@ const WARM_UP: usize = 300;
 /// Bounds a failing wait only: establishing 9,000 loopback connections takes
 /// about a second.
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A running `myriad serve`, killed when dropped (also when the test fails).
-struct Serve {
-    child: Child,
-    url: String,
-    // Held open so the server never writes into a closed pipe.
-    _stdout: Lines<BufReader<ChildStdout>>,
-}
-
-impl Serve {
-    /// Starts `myriad serve` (with `extra` flags) on a free port and reads
-    /// its URL from the listening line.
-    fn start(extra: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_myriad"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--json"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = stdout
-            .next()
-            .expect("serve exited before its listening line")
-            .unwrap();
-        let url = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
-            .unwrap_or_else(|| panic!("no URL in {first:?}"))
-            .to_string();
-        Serve {
-            child,
-            url,
-            _stdout: stdout,
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn rss_kb() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -125,10 +79,14 @@ fn client_memory_per_idle_tls_connection() {
 /// prints the client's resident-set growth per connection.
 fn measure(label: &str, serve_flags: &[&str]) {
     myriad::sys::raise_open_files_limit();
-    let serve = Serve::start(serve_flags);
+    let serve = Serve::command(&["--listen", "127.0.0.1:0", "--json"])
+        .args(serve_flags)
+        .wait(WAIT)
+        .start();
+    let url = serve.url();
 
     // Warm up the allocator and the runtime with a run whose connections then close.
-    let warm = idle_run(&serve.url, WARM_UP);
+    let warm = idle_run(&url, WARM_UP);
     wait_idle(&warm, WARM_UP);
     warm.cancel();
     warm.wait().unwrap();
@@ -136,7 +94,7 @@ fn measure(label: &str, serve_flags: &[&str]) {
     // No settling pause: what the warm-up freed stays with the allocator
     // either way (that is what the warm-up is for).
     let before = rss_kb();
-    let run = idle_run(&serve.url, CONNECTIONS);
+    let run = idle_run(&url, CONNECTIONS);
     wait_idle(&run, CONNECTIONS);
     let after = rss_kb();
     let p = run.progress();

@@ -4,8 +4,12 @@
 //! the files the shards write. (Their schemas are validated by `.ci/run` with
 //! kubernetes-validate.) Traffic goes to a server on 127.0.0.1 only.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+
+mod support;
+use support::binary::{assert_exit_0, assert_exit_0_of, myriad};
+use support::scratch::Dir;
+use support::server::server;
 
 fn manifest(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,23 +32,6 @@ fn args(yaml: &str) -> Vec<String> {
     let line = field(yaml, "args");
     serde_json::from_str(line)
         .unwrap_or_else(|e| panic!("args are not one JSON list ({e}): {line}"))
-}
-
-fn myriad(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-/// A directory of this test's own, removed when dropped.
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// `args` as pod `index` would run them, with /results in `dir`.
@@ -81,14 +68,13 @@ fn the_shards_job_runs_every_shard_of_one_run_and_the_merge_job_merges_them() {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_string();
-    let dir = Dir(std::env::temp_dir().join(format!("myriad-deploy-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
+    let dir = Dir::new("deploy");
 
     // Every pod's command line parses and plans (the Service's name does not
     // resolve here: --connect-to stands in for the cluster's DNS).
     let mut run_ids = Vec::new();
     for i in 0..n {
-        let mut cmd = substitute(&shard_args, i, start_at, &dir.0);
+        let mut cmd = substitute(&shard_args, i, start_at, &dir);
         cmd.extend([
             "--dry-run".to_string(),
             "--connect-to".to_string(),
@@ -96,12 +82,7 @@ fn the_shards_job_runs_every_shard_of_one_run_and_the_merge_job_merges_them() {
         ]);
         let out = myriad(&cmd);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_exit_0_of(format!("{cmd:?}"), &out);
         let line = stdout
             .lines()
             .find(|l| l.trim_start().starts_with("shard "))
@@ -128,11 +109,10 @@ fn the_shards_job_runs_every_shard_of_one_run_and_the_merge_job_merges_them() {
         })
         .collect();
     assert_eq!(files, written.iter().collect::<Vec<_>>());
-    let listener = myriad_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let server = myriad_server::spawn(listener, myriad_server::ServerConfig::default(), 1).unwrap();
-    let local = format!("http://{}/", server.local_addr());
+    let server = server();
+    let local = support::server::url(&server);
     for (i, file) in written.iter().enumerate() {
-        let file = file.replace("/results/", &format!("{}/", dir.0.display()));
+        let file = file.replace("/results/", &format!("{}/", dir.display()));
         let shard = format!("{i}/{n}");
         let cmd: Vec<String> = [
             "run", "-q", "--shard", &shard, "-o", &file, "-n", "40", "-c", "4", "-t", "1", &local,
@@ -141,21 +121,11 @@ fn the_shards_job_runs_every_shard_of_one_run_and_the_merge_job_merges_them() {
         .map(|s| s.to_string())
         .collect();
         let out = myriad(&cmd);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_exit_0(&out);
     }
-    let out = myriad(&substitute(&merge_args, 0, start_at, &dir.0));
+    let out = myriad(&substitute(&merge_args, 0, start_at, &dir));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_0(&out);
     assert!(text.contains("40 issued = 40 succeeded"), "{text}");
-    assert!(dir.0.join("report.html").exists());
+    assert!(dir.join("report.html").exists());
 }

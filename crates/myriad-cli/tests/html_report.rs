@@ -13,12 +13,15 @@
 //! elsewhere the tests say what is missing and pass without a browser.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use myriad::report::format_count as count;
-use myriad_server::{ServerConfig, ServerHandle};
 use serde_json::Value;
+
+mod support;
+use support::scratch::Dir;
+use support::server::{delayed_server, url};
 
 /// Chromium, node and the directory holding playwright-core, if all are here.
 fn browser() -> Option<(PathBuf, PathBuf)> {
@@ -92,27 +95,15 @@ fn inspect(report: &Path, (chromium, modules): &(PathBuf, PathBuf)) -> Value {
     seen
 }
 
-fn myriad(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+/// Runs `myriad ARGS`; it must have run (exit 0, or 1 for a failed threshold).
+fn myriad(args: &[&str]) -> Output {
+    let out = support::binary::myriad(args);
     assert!(
         out.status.code().is_some_and(|c| c <= 1),
         "myriad {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-fn server(delay: Duration) -> ServerHandle {
-    let listener = myriad_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let config = ServerConfig {
-        delay: myriad_server::Delay::Fixed(delay),
-        ..ServerConfig::default()
-    };
-    myriad_server::spawn(listener, config, 1).unwrap()
 }
 
 fn chart<'a>(seen: &'a Value, id: &str) -> &'a Value {
@@ -127,8 +118,8 @@ fn chart<'a>(seen: &'a Value, id: &str) -> &'a Value {
 #[test]
 fn run_html_report_shows_the_runs_figures_and_charts() {
     let Some(browser) = browser() else { return };
-    let s = server(Duration::from_millis(2));
-    let dir = tempdir();
+    let s = delayed_server(Duration::from_millis(2));
+    let dir = Dir::new("html");
     let html = dir.join("run.html");
     let out = myriad(&[
         "run",
@@ -144,7 +135,7 @@ fn run_html_report_shows_the_runs_figures_and_charts() {
         "p99<5s",
         "--html",
         html.to_str().unwrap(),
-        &format!("http://{}/", s.local_addr()),
+        &url(&s),
     ]);
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     let seen = inspect(&html, &browser);
@@ -210,7 +201,7 @@ fn run_html_report_shows_the_runs_figures_and_charts() {
 #[test]
 fn demo_html_report_compares_with_the_original_experiment() {
     let Some(browser) = browser() else { return };
-    let dir = tempdir();
+    let dir = Dir::new("html");
     let html = dir.join("demo.html");
     myriad(&[
         "demo",
@@ -239,8 +230,8 @@ fn demo_html_report_compares_with_the_original_experiment() {
 #[test]
 fn find_max_html_report_lists_every_step() {
     let Some(browser) = browser() else { return };
-    let s = server(Duration::from_millis(20));
-    let dir = tempdir();
+    let s = delayed_server(Duration::from_millis(20));
+    let dir = Dir::new("html");
     let html = dir.join("find-max.html");
     let out = myriad(&[
         "find-max",
@@ -259,7 +250,7 @@ fn find_max_html_report_lists_every_step() {
         "4s",
         "--html",
         html.to_str().unwrap(),
-        &format!("http://{}/", s.local_addr()),
+        &url(&s),
     ]);
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     let seen = inspect(&html, &browser);
@@ -276,24 +267,12 @@ fn find_max_html_report_lists_every_step() {
         .contains(&"find-max steps".into()));
 }
 
-/// A fresh directory under the system's temporary directory.
-fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "myriad-html-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn report_html_of_merged_result_files_lists_each_input() {
     let Some(browser) = browser() else { return };
-    let s = server(Duration::from_millis(1));
-    let dir = tempdir();
-    let url = format!("http://{}/", s.local_addr());
+    let s = delayed_server(Duration::from_millis(1));
+    let dir = Dir::new("html");
+    let url = url(&s);
     let mut files = Vec::new();
     for (name, n) in [("a.json", "300"), ("b.json", "500")] {
         let file = dir.join(name);
@@ -336,11 +315,7 @@ fn html_into_a_missing_directory_is_refused_before_any_traffic() {
         ],
         vec!["demo", "-n", "10", "--html", "/nonexistent-dir/r.html"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_myriad"))
-            .args(&cmd)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = support::binary::myriad(&cmd);
         assert_eq!(out.status.code(), Some(2), "{cmd:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{err}");

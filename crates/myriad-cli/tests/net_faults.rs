@@ -11,13 +11,16 @@
 //! it is skipped; with `MYRIAD_REQUIRE_NETNS=1` (as `.ci/run` sets) a skip is a
 //! failure instead.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+mod support;
+use support::serve::Serve;
 
 const CLIENT_ADDR: &str = "198.18.0.1";
 const SERVER_ADDR: &str = "198.18.0.2";
@@ -143,39 +146,15 @@ impl Hosts {
         Ok(())
     }
 
-    /// Starts `myriad serve` in the server's namespace on 198.18.0.2.
+    /// Starts `myriad serve` in the server's namespace on 198.18.0.2; killed
+    /// on drop (declare it after the hosts, so that it goes before the
+    /// namespaces do).
     fn serve(&self, args: &[&str]) -> Serve {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.server, env!("CARGO_BIN_EXE_myriad")])
-            .args(["serve", "--listen", &format!("{SERVER_ADDR}:0"), "--json"])
+        Serve::command(&["--listen", &format!("{SERVER_ADDR}:0"), "--json"])
             .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(lines.next());
-            // Keep reading so the server never blocks on a full pipe.
-            for _ in lines {}
-        });
-        let first = match rx.recv_timeout(WAIT) {
-            Ok(Some(Ok(line))) => line,
-            other => {
-                let _ = child.kill();
-                panic!("no listening line from serve: {other:?}");
-            }
-        };
-        let addr = first
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .and_then(|w| w.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .parse()
-            .unwrap();
-        Serve { child, addr }
+            .in_netns(&self.server)
+            .wait(WAIT)
+            .start()
     }
 
     /// Runs `myriad run --json -q ARGS` in the client's namespace; returns its
@@ -213,20 +192,6 @@ impl Drop for Hosts {
                 }
             }
         }
-    }
-}
-
-/// A `myriad serve` in the server's namespace, killed on drop (before the
-/// namespaces go, since it is declared after them).
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -273,7 +238,7 @@ fn five_percent_loss_each_way_every_request_accounted_and_on_time() {
     }
     hosts.drop_packets(5).unwrap();
     let serve = hosts.serve(&[]);
-    let url = format!("http://{}/", serve.addr);
+    let url = format!("http://{}/", serve.addr());
     let (duration, timeout) = (Duration::from_secs(3), Duration::from_secs(2));
     let (report, took) = hosts.run(&["-z", "3s", "--timeout", "2s", "-c", "20", &url]);
     eprintln!(
@@ -316,7 +281,7 @@ fn rate_limited_link_queueing_shows_in_latency_not_as_the_generators_fault() {
         )
         .unwrap();
     let serve = hosts.serve(&["--body-size", "10000"]);
-    let url = format!("http://{}/", serve.addr);
+    let url = format!("http://{}/", serve.addr());
     // Twice what the link carries, on schedule (open model); the requests
     // queued at the end are still sent and answered (about 2 s more).
     let (report, _took) = hosts.run(&[
@@ -391,7 +356,7 @@ fn link_cut_mid_run_each_request_in_flight_ends_as_one_failure() {
     };
     // Every connection has a request in flight most of the time.
     let serve = hosts.serve(&["--delay", "200ms"]);
-    let url = format!("http://{}/", serve.addr);
+    let url = format!("http://{}/", serve.addr());
     let connections = 10;
     let (duration, timeout) = (Duration::from_secs(3), Duration::from_secs(2));
     let cutter = {
@@ -516,7 +481,7 @@ fn delaying_relay_50ms_each_way_shows_in_p50() {
     };
     let server_delay = Duration::from_millis(10);
     let serve = hosts.serve(&["--delay", "10ms"]);
-    let relay = start_relay(&hosts.server, serve.addr, Duration::from_millis(50));
+    let relay = start_relay(&hosts.server, serve.addr(), Duration::from_millis(50));
     let url = format!("http://{relay}/");
     let (report, _took) = hosts.run(&["-z", "2s", "-c", "5", "--timeout", "5s", &url]);
     let p50 = Duration::from_micros(count(&report, "/total/latency_us/p50"));

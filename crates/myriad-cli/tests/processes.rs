@@ -4,18 +4,14 @@
 use std::time::Duration;
 
 use myriad::{Config, ErrorKind, Stop, Summary};
-use myriad_server::{ServerConfig, ServerHandle};
+use myriad_server::ServerHandle;
 
 mod support;
+use support::server::server;
 use support::wait_until;
 
 /// How long a test waits for an event before it fails.
 const WAIT: Duration = Duration::from_secs(30);
-
-fn server() -> ServerHandle {
-    let listener = myriad_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    myriad_server::spawn(listener, ServerConfig::default(), 1).unwrap()
-}
 
 fn config(s: &ServerHandle, processes: usize, connections: usize, stop: Stop) -> Config {
     let mut c = Config::new(&[format!("http://{}/", s.local_addr())]).unwrap();

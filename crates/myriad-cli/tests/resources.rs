@@ -2,36 +2,15 @@
 //! `myriad serve`, a pid that does not exist, and the demo's built-in server
 //! measured apart from the client. Traffic goes to 127.0.0.1 only.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+mod support;
+use support::binary::{assert_exit_0, myriad};
+use support::serve::{Serve, Stderr};
 
-fn myriad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-/// `myriad serve` on an ephemeral port, and its URL.
-fn serve() -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--threads", "1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_string();
-    (child, url)
+/// `myriad serve` on an ephemeral port, one thread.
+fn serve() -> Serve {
+    Serve::command(&["--listen", "127.0.0.1:0", "--threads", "1"])
+        .stderr(Stderr::Null)
+        .start()
 }
 
 /// CPU seconds of watched target `i` over the series.
@@ -49,8 +28,9 @@ fn target_cpu_s(json: &serde_json::Value, i: usize) -> f64 {
 
 #[test]
 fn watch_pid_of_a_real_server_shows_its_cpu_and_memory() {
-    let (mut server, url) = serve();
-    let pid = server.id().to_string();
+    let server = serve();
+    let url = server.url();
+    let pid = server.pid().to_string();
     let out = myriad(&[
         "run",
         "--json",
@@ -64,14 +44,8 @@ fn watch_pid_of_a_real_server_shows_its_cpu_and_memory() {
         &pid,
         &url,
     ]);
-    let _ = server.kill();
-    let _ = server.wait();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    drop(server);
+    assert_exit_0(&out);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["total"]["requests"]["succeeded"], 20000);
     let t = &json["resources"]["targets"][0];
@@ -126,12 +100,7 @@ fn a_watch_pid_that_does_not_exist_is_one_line_and_exit_2() {
 #[test]
 fn demo_measures_its_server_threads_apart_from_the_client() {
     let out = myriad(&["demo", "--json", "-n", "20000", "-c", "20"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_0(&out);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let t = &json["resources"]["targets"][0];
     assert_eq!(t["name"], "built-in server", "{t}");

@@ -1,53 +1,15 @@
 //! Result files through the real binary: `run -o`, `report`, `compare`.
 //! Traffic goes to servers on 127.0.0.1 only.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 
-use base64::Engine as _;
-use hdrhistogram::serialization::Deserializer;
-use hdrhistogram::Histogram;
-use myriad_server::{ServerConfig, ServerHandle};
 use serde_json::Value;
 
-fn myriad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn server() -> ServerHandle {
-    let listener = myriad_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    myriad_server::spawn(listener, ServerConfig::default(), 1).unwrap()
-}
-
-fn url(s: &ServerHandle) -> String {
-    format!("http://{}/", s.local_addr())
-}
-
-/// A directory of this test's own, removed when dropped.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let dir =
-            std::env::temp_dir().join(format!("myriad-results-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-
-    fn file(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod support;
+use support::binary::{assert_exit_0, assert_exit_0_of, assert_refused, myriad};
+use support::result_files::{histogram, read};
+use support::scratch::Dir;
+use support::server::{server, url};
 
 /// Runs `myriad run --json -o file` with `args` and returns the JSON report
 /// it printed.
@@ -55,40 +17,14 @@ fn run_to(file: &str, args: &[&str]) -> Value {
     let mut all = vec!["run", "--json", "-o", file];
     all.extend_from_slice(args);
     let out = myriad(&all);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_0(&out);
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn read(path: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 fn ok_json(args: &[&str]) -> Value {
     let out = myriad(args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_0_of(format!("{args:?}"), &out);
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Asserts exit `code`, nothing on stdout, one line on stderr with every needle.
-fn assert_refused(args: &[&str], code: i32, needles: &[&str]) {
-    let out = myriad(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
-    assert!(out.stdout.is_empty(), "{args:?}");
-    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr:?}");
-    for n in needles {
-        assert!(stderr.contains(n), "{args:?}: {stderr:?} lacks {n:?}");
-    }
 }
 
 fn validator(schema: &str) -> jsonschema::Validator {
@@ -104,19 +40,10 @@ fn assert_valid(v: &jsonschema::Validator, doc: &Value) {
     assert!(errors.is_empty(), "schema violations: {errors:#?}");
 }
 
-fn histogram(base64: &Value) -> Histogram<u64> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(base64.as_str().unwrap())
-        .unwrap();
-    Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .unwrap()
-}
-
 #[test]
 fn a_result_file_reports_as_the_run_did_and_validates() {
     let s = server();
-    let dir = Dir::new("round-trip");
+    let dir = Dir::new("results-round-trip");
     let file = dir.file("run.json");
     let live = run_to(
         &file,
@@ -203,7 +130,7 @@ fn a_result_file_reports_as_the_run_did_and_validates() {
 #[test]
 fn results_of_three_runs_merge_exactly() {
     let s = server();
-    let dir = Dir::new("merge");
+    let dir = Dir::new("results-merge");
     let (a, b, c) = (dir.file("a.json"), dir.file("b.json"), dir.file("c.json"));
     run_to(&a, &["-n", "300", "-c", "3", &url(&s)]);
     run_to(
@@ -277,7 +204,7 @@ fn results_of_three_runs_merge_exactly() {
 #[test]
 fn results_that_cannot_be_merged_or_read_are_refused() {
     let (s1, s2) = (server(), server());
-    let dir = Dir::new("refuse");
+    let dir = Dir::new("results-refuse");
     let (a, b) = (dir.file("a.json"), dir.file("b.json"));
     run_to(&a, &["-n", "20", "-c", "1", &url(&s1)]);
     run_to(&b, &["-n", "20", "-c", "1", &url(&s2)]);
@@ -328,17 +255,12 @@ fn results_that_cannot_be_merged_or_read_are_refused() {
 #[test]
 fn compare_sets_two_results_side_by_side_and_gates_on_fail_if() {
     let s = server();
-    let dir = Dir::new("compare");
+    let dir = Dir::new("results-compare");
     let (a, b) = (dir.file("base.json"), dir.file("new.json"));
     run_to(&a, &["-n", "200", "-c", "2", &url(&s)]);
     run_to(&b, &["-n", "200", "-c", "2", &url(&s)]);
     let out = myriad(&["compare", &a, &b]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit_0(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     for needle in ["Comparison", "req/s", "p99.9", "error rate", "+0.00 pts"] {
         assert!(text.contains(needle), "{needle}: {text}");

@@ -14,16 +14,16 @@
 //! with and without the abuse is `bench/abuse.sh`'s (it depends on the machine).
 //! `--max-body` (`413`) is checked here through the binary too.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod abuse;
 mod support;
+use support::serve::Serve;
 use support::wait_until;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -34,74 +34,19 @@ const OVERSIZED: usize = 500;
 /// Connections of the normal load.
 const LOAD_CONNECTIONS: u64 = 20;
 
-/// A running `myriad serve`, killed if the test fails before stopping it.
-struct Serve {
-    child: Child,
-    stdout: Receiver<String>,
-    addr: SocketAddr,
+/// `myriad serve --json ARGS` on an ephemeral port.
+fn serve(args: &[&str]) -> Serve {
+    Serve::command(&["--listen", "127.0.0.1:0", "--json"])
+        .args(args)
+        .wait(WAIT)
+        .start()
 }
 
-impl Serve {
-    fn start(args: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_myriad"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--json"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let (tx, stdout) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let first = stdout.recv_timeout(WAIT).expect("no listening line");
-        let addr = first
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .and_then(|w| w.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .parse()
-            .unwrap();
-        Serve {
-            child,
-            stdout,
-            addr,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Stops it with SIGINT and returns its final JSON counters.
-    fn stop(mut self) -> serde_json::Value {
-        // SAFETY: signalling our own child process.
-        assert_eq!(unsafe { libc::kill(self.pid() as i32, libc::SIGINT) }, 0);
-        let mut status = None;
-        wait_until("serve to stop", WAIT, || {
-            status = self.child.try_wait().unwrap();
-            status.is_some()
-        });
-        assert_eq!(status.unwrap().code(), Some(0));
-        let mut last = String::new();
-        while let Ok(line) = self.stdout.recv_timeout(Duration::from_secs(5)) {
-            last = line;
-        }
-        serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {last:?}"))
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Stops it with SIGINT and returns its final JSON counters.
+fn stop(serve: Serve) -> serde_json::Value {
+    let stopped = serve.stop();
+    assert_eq!(stopped.code, Some(0));
+    stopped.final_json()
 }
 
 /// A process's resident memory in bytes, from /proc.
@@ -139,13 +84,13 @@ fn u64_at(json: &serde_json::Value, path: &str) -> u64 {
 #[test]
 fn slowloris_and_bad_heads_do_not_disturb_a_normal_load() {
     let timeout = format!("{}s", HEADER_TIMEOUT.as_secs());
-    let serve = Serve::start(&["--header-timeout", &timeout, "--threads", "2"]);
+    let serve = serve(&["--header-timeout", &timeout, "--threads", "2"]);
     let pid = serve.pid();
     let base_sockets = sockets(pid);
     let base_rss = rss(pid);
 
     // The normal load: an open-model run long enough to span the abuse.
-    let url = format!("http://{}/", serve.addr);
+    let url = format!("http://{}/", serve.addr());
     let load = Command::new(env!("CARGO_BIN_EXE_myriad"))
         .args(["run", "--json", "-q", "-z", "10s", "--rate", "500"])
         .args(["-c", &LOAD_CONNECTIONS.to_string(), &url])
@@ -174,7 +119,7 @@ fn slowloris_and_bad_heads_do_not_disturb_a_normal_load() {
     };
     let started = Instant::now();
     let report = abuse::run(&abuse::Abuse {
-        target: serve.addr,
+        target: serve.addr(),
         slow: SLOW,
         garbage: GARBAGE,
         oversized: OVERSIZED,
@@ -244,7 +189,7 @@ fn slowloris_and_bad_heads_do_not_disturb_a_normal_load() {
     assert_eq!(u64_at(&run, "/total/requests/http_errors"), 0, "{run}");
     assert_eq!(u64_at(&run, "/total/requests/failures"), 0, "{run}");
 
-    let stats = serve.stop();
+    let stats = stop(serve);
     assert_eq!(stats["header_timeouts"], SLOW as u64, "{stats}");
     assert_eq!(stats["bad_requests"], GARBAGE as u64, "{stats}");
     assert_eq!(stats["heads_too_large"], OVERSIZED as u64, "{stats}");
@@ -256,8 +201,8 @@ fn slowloris_and_bad_heads_do_not_disturb_a_normal_load() {
 /// one line, and `--help` lists the flag.
 #[test]
 fn max_body_flag() {
-    let serve = Serve::start(&["--max-body", "1KiB"]);
-    let mut c = TcpStream::connect(serve.addr).unwrap();
+    let serve = serve(&["--max-body", "1KiB"]);
+    let mut c = TcpStream::connect(serve.addr()).unwrap();
     c.set_read_timeout(Some(WAIT)).unwrap();
     let mut post = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1024\r\n\r\n".to_vec();
     post.resize(post.len() + 1024, b'x');
@@ -275,7 +220,7 @@ fn max_body_flag() {
         "{}",
         String::from_utf8_lossy(&got)
     );
-    let stats = serve.stop();
+    let stats = stop(serve);
     assert_eq!(stats["bodies_too_large"], 1, "{stats}");
     assert_eq!(stats["requests_served"], 1, "{stats}");
 

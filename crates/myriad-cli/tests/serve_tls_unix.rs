@@ -3,12 +3,10 @@
 //! that trusts the written certificate gets its answer, one that does not is
 //! refused (and counted), and bad flags are one line and exit 2.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,86 +14,32 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 
 mod support;
-use support::wait_until;
+use support::binary::myriad;
+use support::scratch::Dir;
+use support::serve::Serve;
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 const WAIT: Duration = Duration::from_secs(15);
 
-/// A running `myriad serve`; killed if a failing test leaves it behind.
-struct Serve {
-    child: Child,
-    stdout: Receiver<String>,
-    first: String,
+/// `myriad serve ARGS`, once it prints its listening line.
+fn serve(args: &[&str]) -> Serve {
+    Serve::command(args).wait(WAIT).start()
 }
 
-impl Serve {
-    fn start(args: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_myriad"))
-            .arg("serve")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let (tx, stdout) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let first = stdout.recv_timeout(WAIT).expect("no listening line");
-        Serve {
-            child,
-            stdout,
-            first,
-        }
-    }
-
-    /// The word after `prefix` in the listening line, up to `end`.
-    fn field(&self, prefix: &str, end: char) -> String {
-        let at = self
-            .first
-            .find(prefix)
-            .unwrap_or_else(|| panic!("{prefix:?} in {:?}", self.first));
-        let rest = &self.first[at + prefix.len()..];
-        rest[..rest.find(end).unwrap()].to_string()
-    }
-
-    fn https_addr(&self) -> SocketAddr {
-        self.field("https://", '/').parse().unwrap()
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.field("certificate ", ';').into()
-    }
-
-    /// SIGINT, then the final counters line.
-    fn interrupt(mut self) -> String {
-        // SAFETY: signalling our own child process.
-        assert_eq!(
-            unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) },
-            0
-        );
-        let mut status = None;
-        wait_until("serve to stop", WAIT, || {
-            status = self.child.try_wait().unwrap();
-            status.is_some()
-        });
-        assert_eq!(status.unwrap().code(), Some(0));
-        self.stdout.recv_timeout(WAIT).expect("no final line")
-    }
+fn https_addr(serve: &Serve) -> SocketAddr {
+    serve.field("https://", '/').parse().unwrap()
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn cert(serve: &Serve) -> PathBuf {
+    serve.field("certificate ", ';').into()
+}
+
+/// SIGINT, then the final counters line.
+fn interrupt(serve: Serve) -> String {
+    let stopped = serve.stop();
+    assert_eq!(stopped.code, Some(0));
+    stopped.lines.into_iter().next().expect("no final line")
 }
 
 fn client(trusting_pem: &[u8]) -> Arc<rustls::ClientConfig> {
@@ -127,10 +71,9 @@ fn https_get(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> std::io::Re
 
 #[test]
 fn https_with_the_written_certificate() {
-    let dir = std::env::temp_dir().join(format!("myriad-tls-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Dir::new("tls-cli");
     let cert_out = dir.join("cert.pem");
-    let serve = Serve::start(&[
+    let serve = serve(&[
         "--tls",
         "--listen",
         "127.0.0.1:0",
@@ -143,13 +86,13 @@ fn https_with_the_written_certificate() {
     ]);
     assert!(
         serve
-            .first
+            .first()
             .starts_with("myriad serve: listening on https://127.0.0.1:"),
         "{}",
-        serve.first
+        serve.first()
     );
-    assert_eq!(serve.cert(), cert_out);
-    let addr = serve.https_addr();
+    assert_eq!(cert(&serve), cert_out);
+    let addr = https_addr(&serve);
     let pem = std::fs::read(&cert_out).unwrap();
 
     assert_eq!(https_get(addr, client(&pem)).unwrap(), RESPONSE);
@@ -166,7 +109,7 @@ fn https_with_the_written_certificate() {
     assert_eq!(silent.read(&mut [0; 8]).unwrap(), 0);
     assert!(started.elapsed() >= Duration::from_millis(250));
 
-    let last = serve.interrupt();
+    let last = interrupt(serve);
     // (The peak depends on how fast the server closed the refused client.)
     assert!(
         last.starts_with("myriad serve: stopped; 3 connections accepted (peak "),
@@ -176,14 +119,13 @@ fn https_with_the_written_certificate() {
         last.ends_with(" open), 1 requests served, 0 bad requests, 1 header timeouts, 1 TLS handshakes, 2 failed"),
         "{last}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn tls_workers_share_one_certificate() {
-    let serve = Serve::start(&["--tls", "--listen", "127.0.0.1:0", "--workers", "2"]);
-    let addr = serve.https_addr();
-    let cert = serve.cert();
+    let serve = serve(&["--tls", "--listen", "127.0.0.1:0", "--workers", "2"]);
+    let addr = https_addr(&serve);
+    let cert = cert(&serve);
     assert_eq!(
         cert,
         std::env::temp_dir().join(format!("myriad-serve-{}.pem", addr.port()))
@@ -194,26 +136,25 @@ fn tls_workers_share_one_certificate() {
     for _ in 0..8 {
         assert_eq!(https_get(addr, Arc::clone(&config)).unwrap(), RESPONSE);
     }
-    let last = serve.interrupt();
+    let last = interrupt(serve);
     assert!(last.ends_with("8 TLS handshakes, 0 failed"), "{last}");
     let _ = std::fs::remove_file(cert);
 }
 
 #[test]
 fn http_over_a_unix_socket() {
-    let dir = std::env::temp_dir().join(format!("myriad-unix-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Dir::new("unix-cli");
     let path = dir.join("serve.sock");
     // A stale socket file from an earlier server is replaced.
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     let listen = format!("unix:{}", path.display());
-    let serve = Serve::start(&["--listen", &listen, "--threads", "1"]);
+    let serve = serve(&["--listen", &listen, "--threads", "1"]);
     assert!(
         serve
-            .first
+            .first()
             .starts_with(&format!("myriad serve: listening on {listen} (delay 0")),
         "{}",
-        serve.first
+        serve.first()
     );
     let mut client = UnixStream::connect(&path).unwrap();
     client.set_read_timeout(Some(WAIT)).unwrap();
@@ -222,20 +163,14 @@ fn http_over_a_unix_socket() {
     client.read_exact(&mut got).unwrap();
     assert_eq!(got, RESPONSE.repeat(2));
     drop(client);
-    let last = serve.interrupt();
+    let last = interrupt(serve);
     assert!(last.contains("2 requests served"), "{last}");
     assert!(!path.exists(), "the socket file is removed at the end");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Runs `myriad serve ARGS`, expecting a usage error: exit 2, one stderr line.
 fn usage_error(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .arg("serve")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = myriad(&[&["serve"][..], args].concat());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
     assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
@@ -245,8 +180,7 @@ fn usage_error(args: &[&str]) -> String {
 
 #[test]
 fn bad_tls_and_unix_flags_are_one_line_and_exit_2() {
-    let dir = std::env::temp_dir().join(format!("myriad-badflags-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Dir::new("badflags");
     let not_pem = dir.join("not.pem");
     std::fs::write(&not_pem, "hello").unwrap();
     let id = myriad_server::TlsIdentity::self_signed().unwrap();
@@ -280,17 +214,11 @@ fn bad_tls_and_unix_flags_are_one_line_and_exit_2() {
         let line = usage_error(args);
         assert!(line.contains(needle), "{args:?}: {line}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `myriad run ARGS` to completion: exit code and its JSON report.
 fn run_json(args: &[&str]) -> (Option<i32>, serde_json::Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args(["run", "--json"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = myriad(&[&["run", "--json"][..], args].concat());
     let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "no JSON report ({e}): {}",
@@ -302,9 +230,9 @@ fn run_json(args: &[&str]) -> (Option<i32>, serde_json::Value) {
 
 #[test]
 fn https_runs_verify_the_certificate_by_default() {
-    let serve = Serve::start(&["--tls", "--listen", "127.0.0.1:0"]);
-    let addr = serve.https_addr();
-    let cert = serve.cert();
+    let serve = serve(&["--tls", "--listen", "127.0.0.1:0"]);
+    let addr = https_addr(&serve);
+    let cert = cert(&serve);
     let (ip_url, name_url) = (
         format!("https://{addr}/"),
         format!("https://localhost:{}/", addr.port()),
@@ -368,13 +296,13 @@ fn https_runs_verify_the_certificate_by_default() {
     );
     assert_eq!(full + resumed, 100, "{c:#}");
     assert!(resumed > 0, "sessions resume on reconnect: {c:#}");
-    let last = serve.interrupt();
+    let last = interrupt(serve);
     assert!(last.contains("TLS handshakes"), "{last}");
 }
 
 #[test]
 fn https_to_a_plaintext_port_is_a_tls_failure() {
-    let serve = Serve::start(&["--listen", "127.0.0.1:0"]);
+    let serve = serve(&["--listen", "127.0.0.1:0"]);
     let port = serve.field("http://127.0.0.1:", '/');
     let (code, r) = run_json(&[
         "-n",
@@ -393,8 +321,7 @@ fn https_to_a_plaintext_port_is_a_tls_failure() {
 #[test]
 fn bad_https_flags_are_one_line_and_exit_2() {
     let url = "https://127.0.0.1:9/";
-    let dir = std::env::temp_dir().join(format!("myriad-https-flags-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Dir::new("https-flags");
     let not_pem = dir.join("not.pem");
     std::fs::write(&not_pem, "hello").unwrap();
     let not_pem = not_pem.to_str().unwrap();
@@ -407,16 +334,11 @@ fn bad_https_flags_are_one_line_and_exit_2() {
         let mut all = vec!["run", "-n", "1"];
         all.extend(args);
         all.push(url);
-        let out = Command::new(env!("CARGO_BIN_EXE_myriad"))
-            .args(&all)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = myriad(&all);
         let line = String::from_utf8(out.stderr).unwrap();
         assert_eq!(out.status.code(), Some(2), "{all:?}: {line}");
         assert_eq!(line.lines().count(), 1, "{all:?}: {line}");
         assert!(out.stdout.is_empty(), "{all:?}");
         assert!(line.contains(needle), "{all:?}: {line}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -4,135 +4,39 @@
 //! Every wait is bounded, and a server left behind by a failing test is killed
 //! when its `Serve` is dropped (its workers follow: their stdin ends).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod support;
+use support::binary::myriad;
+use support::serve::{Serve, Stderr, Stopped};
 use support::wait_until;
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 const WAIT: Duration = Duration::from_secs(15);
 
-/// A running `myriad serve`, its output lines arriving on channels.
-struct Serve {
-    child: Child,
-    stdout: Receiver<String>,
-    stderr: Receiver<String>,
-    /// The listening line's address part: `127.0.0.1:PORT` or `127.0.0.1:P-Q`.
-    listen: String,
+/// Starts `myriad serve ARGS` (stderr captured) and waits for its listening
+/// line; `Err` with its stderr if it exits first.
+fn try_serve(args: &[&str]) -> Result<Serve, String> {
+    Serve::command(args)
+        .stderr(Stderr::Capture)
+        .wait(WAIT)
+        .try_start()
 }
 
-fn lines(read: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(read).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
+fn serve(args: &[&str]) -> Serve {
+    try_serve(args).unwrap_or_else(|e| panic!("serve {args:?} failed: {e}"))
 }
 
-impl Serve {
-    /// Starts `myriad serve ARGS` and waits for its listening line; `Err` with
-    /// its stderr if it exits first.
-    fn try_start(args: &[&str]) -> Result<Serve, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_myriad"))
-            .arg("serve")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = lines(child.stdout.take().unwrap());
-        let stderr = lines(child.stderr.take().unwrap());
-        let Ok(first) = stdout.recv_timeout(WAIT) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(stderr.try_iter().collect::<Vec<_>>().join("\n"));
-        };
-        let listen = first
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .and_then(|w| w.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .to_string();
-        Ok(Serve {
-            child,
-            stdout,
-            stderr,
-            listen,
-        })
-    }
-
-    fn start(args: &[&str]) -> Serve {
-        Serve::try_start(args).unwrap_or_else(|e| panic!("serve {args:?} failed: {e}"))
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.listen.parse().unwrap()
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// The worker processes' pids, from the kernel's list of this process's children.
-    fn worker_pids(&self) -> Vec<i32> {
-        let pid = self.pid();
-        let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
-        list.split_whitespace()
-            .map(|p| p.parse().unwrap())
-            .collect()
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: signalling our own child process.
-        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
-    }
-
-    /// Waits for a stderr line containing `needle`.
-    fn stderr_line(&self, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no stderr line with {needle:?}"),
-            }
-        }
-    }
-
-    /// Sends SIGINT and waits for the exit; returns the exit code and the rest
-    /// of stdout.
-    fn interrupt(mut self) -> (Option<i32>, Vec<String>) {
-        self.signal(libc::SIGINT);
-        let mut status = None;
-        wait_until("serve to stop on SIGINT", WAIT, || {
-            status = self.child.try_wait().unwrap();
-            status.is_some()
-        });
-        let status = status.unwrap();
-        let mut out = Vec::new();
-        while let Ok(line) = self.stdout.recv_timeout(Duration::from_secs(5)) {
-            out.push(line);
-        }
-        (status.code(), out)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The worker processes' pids, from the kernel's list of this process's children.
+fn worker_pids(serve: &Serve) -> Vec<i32> {
+    let pid = serve.pid();
+    let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    list.split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
 }
 
 fn final_json(out: &[String]) -> serde_json::Value {
@@ -161,13 +65,13 @@ fn as_u64s(v: &serde_json::Value) -> Vec<u64> {
 
 #[test]
 fn workers_share_the_port_and_their_counters_add_up() {
-    let serve = Serve::start(&["--workers", "3", "--listen", "127.0.0.1:0", "--json"]);
-    assert_eq!(serve.worker_pids().len(), 3);
+    let serve = serve(&["--workers", "3", "--listen", "127.0.0.1:0", "--json"]);
+    assert_eq!(worker_pids(&serve).len(), 3);
     let addr = serve.addr();
     assert_ne!(addr.port(), 0, "the listening line shows the real port");
     // All 30 stay open until the server stops.
     let streams: Vec<_> = (0..30).map(|_| request(addr)).collect();
-    let (code, out) = serve.interrupt();
+    let Stopped { code, lines: out } = serve.stop();
     drop(streams);
     assert_eq!(code, Some(0));
     let json = final_json(&out);
@@ -187,10 +91,10 @@ fn workers_share_the_port_and_their_counters_add_up() {
 
 #[test]
 fn text_output_is_the_single_process_sentence() {
-    let serve = Serve::start(&["--workers", "2", "--listen", "127.0.0.1:0"]);
+    let serve = serve(&["--workers", "2", "--listen", "127.0.0.1:0"]);
     let addr = serve.addr();
     let streams: Vec<_> = (0..4).map(|_| request(addr)).collect();
-    let (code, out) = serve.interrupt();
+    let Stopped { code, lines: out } = serve.stop();
     drop(streams);
     assert_eq!(code, Some(0));
     assert_eq!(
@@ -224,14 +128,14 @@ fn a_port_range_answers_on_every_port() {
                 let first = free_port_run();
                 let range = format!("127.0.0.1:{first}-{}", first + 2);
                 let args = ["--workers", workers, "--listen", &range, "--json"];
-                Serve::try_start(&args).ok().map(|s| (s, first))
+                try_serve(&args).ok().map(|s| (s, first))
             })
             .expect("could not listen on a free port range");
-        assert_eq!(serve.listen, format!("127.0.0.1:{first}-{}", first + 2));
+        assert_eq!(serve.listen(), format!("127.0.0.1:{first}-{}", first + 2));
         let streams: Vec<_> = (first..=first + 2)
             .map(|port| request(SocketAddr::from(([127, 0, 0, 1], port))))
             .collect();
-        let (code, out) = serve.interrupt();
+        let Stopped { code, lines: out } = serve.stop();
         drop(streams);
         assert_eq!(code, Some(0));
         let json = final_json(&out);
@@ -242,8 +146,8 @@ fn a_port_range_answers_on_every_port() {
 
 #[test]
 fn a_killed_worker_is_reported_and_the_others_serve_on() {
-    let serve = Serve::start(&["--workers", "3", "--listen", "127.0.0.1:0", "--json"]);
-    let pids = serve.worker_pids();
+    let serve = serve(&["--workers", "3", "--listen", "127.0.0.1:0", "--json"]);
+    let pids = worker_pids(&serve);
     assert_eq!(pids.len(), 3);
     let addr = serve.addr();
     let before: Vec<_> = (0..9).map(|_| request(addr)).collect();
@@ -259,7 +163,7 @@ fn a_killed_worker_is_reported_and_the_others_serve_on() {
 
     // Its listening socket closed with it: every new connection is served.
     let after: Vec<_> = (0..20).map(|_| request(addr)).collect();
-    let (code, out) = serve.interrupt();
+    let Stopped { code, lines: out } = serve.stop();
     drop(after);
     assert_eq!(code, Some(0));
     let json = final_json(&out);
@@ -279,8 +183,8 @@ fn a_killed_worker_is_reported_and_the_others_serve_on() {
 
 #[test]
 fn workers_stop_when_the_supervisor_is_killed() {
-    let serve = Serve::start(&["--workers", "2", "--listen", "127.0.0.1:0"]);
-    let pids = serve.worker_pids();
+    let serve = serve(&["--workers", "2", "--listen", "127.0.0.1:0"]);
+    let pids = worker_pids(&serve);
     assert_eq!(pids.len(), 2);
     serve.signal(libc::SIGKILL);
     for pid in pids {
@@ -306,12 +210,7 @@ fn bad_worker_and_listen_flags_are_usage_errors() {
         (&["--listen", "127.0.0.1"][..], "127.0.0.1:8080-8099"),
         (&["--max-connections", "0"][..], "--max-connections"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_myriad"))
-            .arg("serve")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = myriad(&[&["serve"][..], args].concat());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");

@@ -3,86 +3,19 @@
 //! refusing shards that do not make up one run. Traffic goes to servers on
 //! 127.0.0.1 only.
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use hdrhistogram::serialization::Deserializer;
-use hdrhistogram::Histogram;
-use myriad_server::{ServerConfig, ServerHandle};
 use serde_json::Value;
 
-fn myriad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn server() -> ServerHandle {
-    let listener = myriad_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    myriad_server::spawn(listener, ServerConfig::default(), 1).unwrap()
-}
-
-fn url(s: &ServerHandle) -> String {
-    format!("http://{}/", s.local_addr())
-}
-
-/// A directory of this test's own, removed when dropped.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!("myriad-shards-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-
-    fn file(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn read(path: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
+mod support;
+use support::binary::{assert_exit_0_of, assert_refused, myriad};
+use support::result_files::{histogram, read};
+use support::scratch::Dir;
+use support::server::{server, url};
 
 fn ok(out: &Output, what: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Asserts exit `code`, nothing on stdout, one line on stderr with every needle.
-fn assert_refused(args: &[&str], code: i32, needles: &[&str]) {
-    let out = myriad(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
-    assert!(out.stdout.is_empty(), "{args:?}");
-    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr:?}");
-    for n in needles {
-        assert!(stderr.contains(n), "{args:?}: {stderr:?} lacks {n:?}");
-    }
-}
-
-fn histogram(base64: &Value) -> Histogram<u64> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(base64.as_str().unwrap())
-        .unwrap();
-    Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .unwrap()
+    assert_exit_0_of(what, out);
 }
 
 /// RFC 3339 in UTC of `t`, as a user would type it (whole seconds).
@@ -123,7 +56,7 @@ fn run_shards(dir: &Dir, prefix: &str, n: usize, args: &[&str]) -> Vec<String> {
 #[test]
 fn four_shard_processes_merge_into_exactly_the_whole_run() {
     let s = server();
-    let dir = Dir::new("four");
+    let dir = Dir::new("shards-four");
     let start = rfc3339(SystemTime::now() + Duration::from_secs(2));
     let target = url(&s);
     let args = [
@@ -247,7 +180,7 @@ fn four_shard_processes_merge_into_exactly_the_whole_run() {
 #[test]
 fn report_refuses_shards_that_do_not_make_one_run() {
     let s = server();
-    let dir = Dir::new("refuse");
+    let dir = Dir::new("shards-refuse");
     let target = url(&s);
     let a = run_shards(&dir, "a", 3, &["-n", "30", "-c", "3", "-t", "1", &target]);
     // Another run: the same flags but -n.
@@ -328,7 +261,7 @@ fn bad_shards_and_start_times_are_refused_before_any_traffic() {
 #[test]
 fn a_shard_that_starts_late_says_so() {
     let s = server();
-    let dir = Dir::new("late");
+    let dir = Dir::new("shards-late");
     let file = dir.file("late.json");
     let out = myriad(&[
         "run",

@@ -9,83 +9,46 @@
 mod nginx;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use nginx::{run_json, Nginx};
 
-/// A scratch directory of its own per test.
-fn scratch(name: &str) -> PathBuf {
-    static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "myriad-targets-{name}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod support;
+use support::binary::myriad;
+use support::scratch::Dir;
+use support::serve::{Serve, Stderr};
 
 /// `myriad serve --access-log LOG` on a free port, one thread.
-struct Serve {
-    child: Child,
+struct LoggingServe {
+    serve: Serve,
+    /// `http://127.0.0.1:PORT`, without the final `/`.
     url: String,
     log: PathBuf,
 }
 
-impl Serve {
-    fn start(log: &Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_myriad"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--threads", "1"])
-            .arg("--access-log")
-            .arg(log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let url = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .trim_end_matches('/')
-            .to_string();
-        Serve {
-            child,
+impl LoggingServe {
+    fn start(log: &Path) -> LoggingServe {
+        let serve = Serve::command(&["--listen", "127.0.0.1:0", "--threads", "1"])
+            .args(&["--access-log", log.to_str().unwrap()])
+            .stderr(Stderr::Null)
+            .start();
+        let url = serve.url().trim_end_matches('/').to_string();
+        LoggingServe {
+            serve,
             url,
             log: log.to_path_buf(),
         }
     }
 
     /// Stops the server (SIGINT: the log is flushed) and returns its lines.
-    fn stop(mut self) -> Vec<String> {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "serve did not stop");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+    fn stop(self) -> Vec<String> {
+        self.serve.stop();
         std::fs::read_to_string(&self.log)
             .unwrap()
             .lines()
             .map(str::to_string)
             .collect()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -147,8 +110,8 @@ fn assert_rows_sum(r: &serde_json::Value) {
 
 #[test]
 fn http_targets_file_matches_serves_access_log() {
-    let dir = scratch("serve");
-    let serve = Serve::start(&dir.join("access.log"));
+    let dir = Dir::new("targets-serve");
+    let serve = LoggingServe::start(&dir.join("access.log"));
     let targets = http_targets(&dir, &serve.url);
     let r = run_json(&[
         "-n",
@@ -183,9 +146,9 @@ fn http_targets_file_matches_serves_access_log() {
 
 #[test]
 fn json_targets_with_names_and_two_hosts() {
-    let dir = scratch("json");
-    let a = Serve::start(&dir.join("a.log"));
-    let b = Serve::start(&dir.join("b.log"));
+    let dir = Dir::new("targets-json");
+    let a = LoggingServe::start(&dir.join("a.log"));
+    let b = LoggingServe::start(&dir.join("b.log"));
     let lines = [
         format!(
             r#"{{"method":"POST","url":"{}/login","header":{{"X-A":["1"]}},"body":"aGVsbG8=","name":"login"}}"#,
@@ -222,7 +185,7 @@ fn json_targets_with_names_and_two_hosts() {
 
 #[test]
 fn targets_file_against_nginx_matches_its_access_log() {
-    let dir = scratch("nginx");
+    let dir = Dir::new("targets-nginx");
     let nginx = Nginx::start();
     let base = nginx.url().trim_end_matches('/').to_string();
     let targets = http_targets(&dir, &base);
@@ -249,8 +212,8 @@ fn targets_file_against_nginx_matches_its_access_log() {
 
 #[test]
 fn sequence_template_gives_a_distinct_path_per_request() {
-    let dir = scratch("seq");
-    let serve = Serve::start(&dir.join("access.log"));
+    let dir = Dir::new("targets-seq");
+    let serve = LoggingServe::start(&dir.join("access.log"));
     let url = format!("{}/item/{{{{seq}}}}?r={{{{rand_int 1 9}}}}", serve.url);
     let r = run_json(&["-n", "2000", "-c", "8", "-t", "2", &url]);
     let lines = serve.stop();
@@ -271,8 +234,8 @@ fn text_report_shows_the_busiest_rows_and_sums_the_rest() {
     // 41 request types, /hot in the file twice: the text shows 25 rows, /hot
     // first, and one line for the other 16 with their requests; JSON keeps
     // all 41.
-    let dir = scratch("many");
-    let serve = Serve::start(&dir.join("access.log"));
+    let dir = Dir::new("targets-many");
+    let serve = LoggingServe::start(&dir.join("access.log"));
     let mut text = format!("GET {}/hot\n\n", serve.url);
     for i in 0..40 {
         text.push_str(&format!("GET {}/p{i}\n\n", serve.url));
@@ -308,8 +271,8 @@ fn text_report_shows_the_busiest_rows_and_sums_the_rest() {
 
 #[test]
 fn csv_rows_are_used_in_order_and_wrap() {
-    let dir = scratch("csv");
-    let serve = Serve::start(&dir.join("access.log"));
+    let dir = Dir::new("targets-csv");
+    let serve = LoggingServe::start(&dir.join("access.log"));
     let data = dir.join("users.csv");
     std::fs::write(&data, "user_id,name\n11,ann\n22,bob\n33,cy\n").unwrap();
     let targets = dir.join("t.txt");
@@ -346,12 +309,7 @@ fn csv_rows_are_used_in_order_and_wrap() {
 /// `myriad run ARGS` against a port nothing listens on must fail with exit 2
 /// and one line naming `needle`, before any traffic.
 fn assert_usage_error(args: &[&str], needle: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_myriad"))
-        .arg("run")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = myriad(&[&["run"][..], args].concat());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
@@ -361,7 +319,7 @@ fn assert_usage_error(args: &[&str], needle: &str) {
 
 #[test]
 fn bad_input_is_one_line_and_exit_2() {
-    let dir = scratch("bad");
+    let dir = Dir::new("targets-bad");
     let write = |name: &str, text: &str| {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
