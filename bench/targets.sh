@@ -10,11 +10,14 @@
 #     * template   myriad run 'URL/item/{{rand_int 1 1000}}'
 #     * wrk-lua    wrk -s paths.lua                       (a path per request from
 #                                                          the same 1,000, LuaJIT)
+#     * before     with --before PATH: the constant request from another
+#                  myriad binary (one built before a change), so "the constant
+#                  case stays as fast" is measured in the same run
 #   interleaved (constant, targets, template, wrk-lua, constant, ...), R repeats
 #   of D seconds, medians printed. See bench/compare.sh for why it is run so.
 #
 # HOW TO RUN (from the repository root; needs nginx, wrk, 2+ cores)
-#   bash bench/targets.sh [--repeat N] [--duration S] [--connections C] [--myriad PATH]
+#   bash bench/targets.sh [--repeat N] [--duration S] [--connections C] [--myriad PATH] [--before PATH]
 #   Default: 3 x 5 s x 4 clients at c=100 with target/release/myriad.
 
 set -euo pipefail
@@ -23,6 +26,7 @@ REPEAT=3
 DURATION=5
 CONNECTIONS=100
 MYRIAD=target/release/myriad
+BEFORE=
 PORT=18190
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -30,6 +34,7 @@ while [[ $# -gt 0 ]]; do
         --duration) DURATION="$2"; shift 2 ;;
         --connections) CONNECTIONS="$2"; shift 2 ;;
         --myriad) MYRIAD="$2"; shift 2 ;;
+        --before) BEFORE="$2"; shift 2 ;;
         --port) PORT="$2"; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "targets.sh: unknown option '$1'" >&2; exit 2 ;;
@@ -85,6 +90,7 @@ run() {
         constant) out=$( { taskset -c 1 /usr/bin/time -f "%U %S" "$MYRIAD" run -q --json -t 1 -z "${DURATION}s" -c "$CONNECTIONS" "$BASE/item/1"; } 2>"$WORK/time") ;;
         targets)  out=$( { taskset -c 1 /usr/bin/time -f "%U %S" "$MYRIAD" run -q --json -t 1 -z "${DURATION}s" -c "$CONNECTIONS" --targets "$WORK/targets.txt"; } 2>"$WORK/time") ;;
         template) out=$( { taskset -c 1 /usr/bin/time -f "%U %S" "$MYRIAD" run -q --json -t 1 -z "${DURATION}s" -c "$CONNECTIONS" "$BASE/item/{{rand_int 1 1000}}"; } 2>"$WORK/time") ;;
+        before)   out=$( { taskset -c 1 /usr/bin/time -f "%U %S" "$BEFORE" run -q --json -t 1 -z "${DURATION}s" -c "$CONNECTIONS" "$BASE/item/1"; } 2>"$WORK/time") ;;
         wrk-lua)  out=$( { taskset -c 1 /usr/bin/time -f "%U %S" wrk -t1 -c "$CONNECTIONS" -d "${DURATION}s" -s "$WORK/paths.lua" "$BASE/"; } 2>"$WORK/time") ;;
     esac
     cpu=$(tail -1 "$WORK/time" | awk '{print $1 + $2}')
@@ -96,9 +102,11 @@ run() {
     echo "$n $cpu"
 }
 
+KINDS=(constant targets template wrk-lua)
+[[ -n "$BEFORE" ]] && KINDS=(before "${KINDS[@]}")
 declare -A RESULTS
 for r in $(seq 1 "$REPEAT"); do
-    for kind in constant targets template wrk-lua; do
+    for kind in "${KINDS[@]}"; do
         read -r n cpu < <(run "$kind")
         rate=$(awk -v n="$n" -v c="$cpu" 'BEGIN { printf "%.0f", n / c }')
         echo "run $r $kind: $n requests, $cpu CPU-s, $rate req/CPU-s" >&2
@@ -110,6 +118,6 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[i
 echo
 echo "| client (c=$CONNECTIONS, ${DURATION}s, median of $REPEAT) | requests per client CPU-second |"
 echo "|---|---|"
-for kind in constant targets template wrk-lua; do
+for kind in "${KINDS[@]}"; do
     echo "| $kind | $(echo "${RESULTS[$kind]}" | median) |"
 done
