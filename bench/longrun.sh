@@ -19,7 +19,9 @@
 #        - the client's open file descriptors, first and last sample;
 #        - the server's open file descriptors before the run and 5 s after it
 #          (back to the starting count: the run's connections were all closed).
-#   Prints PASS or FAIL per check, and exits 1 if any failed.
+#   Prints PASS or FAIL per check, and exits 1 if any failed. It also prints
+#   what the client keeps per interval by design (the interval's compressed
+#   histograms, for result files), which grows with the run's length.
 #
 # HOW TO RUN (from anywhere; about D + 30 s)
 #   bash bench/longrun.sh                  # D=30m C=100, RATE = half the max
@@ -82,9 +84,9 @@ SERVER_FDS_AFTER=$(fds "$SERVER_PID")
 [[ $RC -eq 0 ]] || echo "myriad run exited $RC"
 
 python3 - "$TMP/run.json" "$TMP/fds.txt" "$RATE" "$FIRST" "$LAST" \
-    "$SERVER_FDS_BEFORE" "$SERVER_FDS_AFTER" <<'PY'
+    "$SERVER_FDS_BEFORE" "$SERVER_FDS_AFTER" "$TMP/result.json" <<'PY'
 import json, statistics, sys
-run, fds_file, rate, first, last, srv_before, srv_after = sys.argv[1:8]
+run, fds_file, rate, first, last, srv_before, srv_after, result = sys.argv[1:9]
 rate, first, last = float(rate), int(first), int(last)
 srv_before, srv_after = int(srv_before), int(srv_after)
 doc = json.load(open(run))
@@ -113,6 +115,13 @@ for who in ("client", "server"):
     change = (b - a) / a
     check(f"{who} RSS flat", abs(change) <= 0.10,
           f"first {first}s {a / 2**20:.1f} MiB, last {last}s {b / 2**20:.1f} MiB ({change:+.1%})")
+
+# What the client keeps per interval by design: the interval's compressed
+# histograms (for result files and exact merges), about 2-3 KB each.
+kept = sum(len(i["tally"]["latency"]) + len(i["tally"]["service"])
+           for i in json.load(open(result))["result"]["series"])
+print(f"info  the timeline's compressed histograms: {kept / 2**20:.1f} MiB over "
+      f"{len(series)} intervals ({kept / max(len(series), 1):,.0f} B each), held until the report")
 
 counts = [s["requests"] for s in series]
 empty = sum(1 for n in counts if n == 0)
