@@ -52,7 +52,7 @@ pub fn execute(args: CompareArgs) -> i32 {
         args.new.display().to_string(),
     );
     let c = compare((&base_name, &base), (&new_name, &new), &args.fail_if);
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if args.json {
         serde_json::to_writer_pretty(&mut out, &c)
             .map_err(std::io::Error::from)

@@ -104,13 +104,14 @@ pub fn execute(args: FindMaxArgs) -> i32 {
             return EXIT_FAILURE;
         }
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
         let _ = serde_json::to_writer_pretty(&mut out, &report);
         let _ = writeln!(out);
     } else {
         let _ = out.write_all(render(&report).as_bytes());
     }
+    let _ = out.flush();
     if let (Some(file), Some(best)) = (html, report.best_summary.as_deref()) {
         let reporter = HtmlReporter {
             title: format!("myriad find-max: {}", args.load.what()),

@@ -331,11 +331,14 @@ pub struct Output {
 
 impl Output {
     /// Writes the output of `from`; on failure prints why and returns the exit code.
+    /// Buffered: stdout is line-buffered and a `File` not at all, so a JSON
+    /// report with a thousand rows was tens of thousands of `write` calls.
     fn write(self, from: &Source<'_>) -> Result<(), i32> {
         let format = self.format;
         match self.to {
             Destination::Stdout => {
-                let mut out = std::io::stdout().lock();
+                let mut out =
+                    std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
                 match format.write(from, &mut out).and_then(|_| out.flush()) {
                     Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
                         eprintln!("error: cannot write the report: {e}");
@@ -344,13 +347,16 @@ impl Output {
                     _ => Ok(()),
                 }
             }
-            Destination::File(mut file) => format
-                .write(from, &mut file)
-                .and_then(|_| file.flush())
-                .map_err(|e| {
-                    eprintln!("error: cannot write the {} file: {e}", format.name());
-                    EXIT_FAILURE
-                }),
+            Destination::File(file) => {
+                let mut file = std::io::BufWriter::with_capacity(64 * 1024, file);
+                format
+                    .write(from, &mut file)
+                    .and_then(|_| file.flush())
+                    .map_err(|e| {
+                        eprintln!("error: cannot write the {} file: {e}", format.name());
+                        EXIT_FAILURE
+                    })
+            }
         }
     }
 }
