@@ -22,6 +22,8 @@
 #   bash bench/protocols.sh                 # C=100, R=3, D=5
 #   C=1000 R=5 D=10 bash bench/protocols.sh
 #   oha is used when on PATH (cargo install oha --locked, about 4 minutes).
+#   MYRIAD=/path/to/myriad bash bench/protocols.sh   # another build of myriad
+#                                           # (e.g. the previous commit's), not built here
 set -euo pipefail
 C=${C:-100}
 R=${R:-3}
@@ -39,8 +41,10 @@ if [[ ${#need[@]} -gt 0 ]]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-cargo build --release -q -p myriad-cli
-MYRIAD="$ROOT/target/release/myriad"
+if [[ -z "${MYRIAD:-}" ]]; then
+    cargo build --release -q -p myriad-cli
+    MYRIAD="$ROOT/target/release/myriad"
+fi
 
 TMP="$(mktemp -d /tmp/myriad-protocols.XXXXXX)"
 cleanup() { [[ -f "$TMP/nginx.pid" ]] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null; rm -rf "$TMP"; }

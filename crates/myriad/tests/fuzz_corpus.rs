@@ -417,3 +417,52 @@ fn chunk_line_over_8k_refused_however_split() {
     }
     assert!(fuzzing::decode_chunked(&trailer, None).is_err());
 }
+
+/// A few thousand random mutations of each HTTP/2 seed (bytes flipped,
+/// inserted, removed, the seeds spliced together) through the HTTP/2
+/// targets: what the fuzzer does, briefly, on every `cargo test`
+/// (`MYRIAD_MUTATIONS=N` for more per target, with a seed of the time).
+#[test]
+fn mutated_http2_seeds_never_break_a_property() {
+    let (rounds, seed) = match std::env::var("MYRIAD_MUTATIONS") {
+        Ok(n) => (n.parse().unwrap(), fastrand::u64(..)),
+        Err(_) => (3000, 7),
+    };
+    println!("{rounds} mutations per target, seed {seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    for target in ["hpack_decode", "h2_frames"] {
+        let entry = match target {
+            "hpack_decode" => fuzzing::hpack_decode as fn(&[u8]),
+            _ => fuzzing::h2_frames,
+        };
+        let seeds: Vec<Vec<u8>> = std::fs::read_dir(corpus(target))
+            .unwrap()
+            .map(|f| std::fs::read(f.unwrap().path()).unwrap())
+            .collect();
+        for _ in 0..rounds {
+            let mut data = seeds[rng.usize(..seeds.len())].clone();
+            for _ in 0..rng.usize(1..6) {
+                match rng.u8(..4) {
+                    0 if !data.is_empty() => {
+                        let i = rng.usize(..data.len());
+                        data[i] ^= 1 << rng.u8(..8);
+                    }
+                    1 => {
+                        let i = rng.usize(..=data.len());
+                        data.insert(i, rng.u8(..));
+                    }
+                    2 if !data.is_empty() => {
+                        data.remove(rng.usize(..data.len()));
+                    }
+                    _ => {
+                        let other = &seeds[rng.usize(..seeds.len())];
+                        let from = rng.usize(..=other.len());
+                        data.extend_from_slice(&other[from..]);
+                    }
+                }
+            }
+            let outcome = std::panic::catch_unwind(|| entry(&data));
+            assert!(outcome.is_ok(), "{target} fails on {data:02x?}");
+        }
+    }
+}

@@ -209,7 +209,7 @@ pub(crate) fn decode_string(
     out: &mut Vec<u8>,
 ) -> Result<(), HpackError> {
     if huffman {
-        huffman::decode(raw, |b| out.push(b)).map_err(|_| HpackError::Huffman)
+        huffman::decode_into(raw, out).map_err(|_| HpackError::Huffman)
     } else {
         out.extend_from_slice(raw);
         Ok(())

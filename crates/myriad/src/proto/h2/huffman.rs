@@ -177,6 +177,41 @@ pub(crate) fn decode(src: &[u8], mut emit: impl FnMut(u8)) -> Result<(), BadHuff
     }
 }
 
+/// Decodes `src`, appending the bytes to `out`: the output written by index
+/// into room made first (a code is at least 5 bits, so `src` decodes to at
+/// most 8/5 of its length), not pushed byte by byte.
+pub(crate) fn decode_into(src: &[u8], out: &mut Vec<u8>) -> Result<(), BadHuffman> {
+    let start = out.len();
+    out.resize(start + src.len() * 8 / 5 + 1, 0);
+    let room = &mut out[start..];
+    let mut n = 0;
+    let mut state = 0u8;
+    let mut accept = true;
+    for &b in src {
+        for nibble in [b >> 4, b & 0xf] {
+            let e = DECODE[usize::from(state)][usize::from(nibble & 0xf)];
+            if e & FAIL != 0 {
+                out.truncate(start);
+                return Err(BadHuffman);
+            }
+            if e & EMIT != 0 {
+                if let Some(slot) = room.get_mut(n) {
+                    *slot = (e >> 8) as u8;
+                }
+                n += 1;
+            }
+            state = e as u8;
+            accept = e & ACCEPT != 0;
+        }
+    }
+    out.truncate(start + n);
+    if accept {
+        Ok(())
+    } else {
+        Err(BadHuffman)
+    }
+}
+
 /// Encodes `src` (tests, the fuzz targets: myriad's own header blocks are
 /// literals without Huffman coding).
 #[cfg(test)]
@@ -247,6 +282,17 @@ mod tests {
         let mut code = Vec::new();
         encode(&all, &mut code);
         assert_eq!(decoded(&code).unwrap(), all);
+        let mut into = b"kept".to_vec();
+        decode_into(&code, &mut into).unwrap();
+        assert_eq!(&into[..4], b"kept");
+        assert_eq!(&into[4..], &all[..]);
+        // The densest input: 5-bit codes only ('0' is 00000).
+        let zeros = vec![b'0'; 1000];
+        code.clear();
+        encode(&zeros, &mut code);
+        let mut into = Vec::new();
+        decode_into(&code, &mut into).unwrap();
+        assert_eq!(into, zeros);
         assert_eq!(decoded(&[]).unwrap(), b"");
     }
 

@@ -207,15 +207,18 @@ impl Session for Http2Session<'_> {
     }
 
     fn deadline(&self, timeout: Duration) -> Option<Instant> {
-        self.conn
-            .streams
-            .iter()
-            .map(|s| s.tag.ticket.intended)
-            .chain(self.waiting.iter().map(|f| f.ticket.intended))
-            .chain(self.conn.done.iter().map(|d| d.tag.ticket.intended))
-            .chain(self.conn.retry.iter().map(|f| f.ticket.intended))
-            .min()
-            .map(|intended| intended + timeout)
+        // The oldest of each queue: requests are taken in the order they
+        // were due, and each queue keeps that order (streams by id).
+        [
+            self.conn.done.front().map(|d| d.tag.ticket.intended),
+            self.conn.streams.first().map(|s| s.tag.ticket.intended),
+            self.conn.retry.first().map(|f| f.ticket.intended),
+            self.waiting.front().map(|f| f.ticket.intended),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|intended| intended + timeout)
     }
 
     async fn complete<T: Transport>(
