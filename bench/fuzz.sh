@@ -33,13 +33,13 @@ OUT=${OUT:-bench/results/fuzz-$(date -u +%Y%m%dT%H%M%SZ)}
 export RUSTC_BOOTSTRAP=1
 FLAGS=(-s none -a)
 
-ALL=(response_split chunked_split server_request h2_request tls_pem cli_values wire_line result_file)
+ALL=(response_split chunked_split server_request h2_request hpack_decode h2_frames tls_pem cli_values wire_line result_file)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
 
 max_len() {
   case "$1" in
     # Long enough for the 8 KiB chunk-size and trailer line limits.
-    response_split | chunked_split | server_request) echo 20000 ;;
+    response_split | chunked_split | server_request | h2_frames) echo 20000 ;;
     wire_line | result_file) echo 32768 ;;
     *) echo 4096 ;;
   esac

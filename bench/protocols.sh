@@ -14,6 +14,8 @@
 #     h2c-streams-1     HTTP/2 with prior knowledge, 1 stream per connection:
 #                       myriad --h2c -p 1 vs h2load -m 1
 #     h2c-streams-10    the same with 10 streams per connection
+#     h2-tls-streams-10 HTTP/2 over TLS (ALPN h2), 10 streams per connection:
+#                       myriad --http2 -p 10 vs h2load -m 10
 #   nginx (one worker) runs on core 0, every client on core 1; each line runs
 #   the clients interleaved, R times, D seconds each; the table shows medians
 #   and the ratio myriad / best peer. See bench/compare.sh for why it is run so.
@@ -22,6 +24,8 @@
 #   bash bench/protocols.sh                 # C=100, R=3, D=5
 #   C=1000 R=5 D=10 bash bench/protocols.sh
 #   oha is used when on PATH (cargo install oha --locked, about 4 minutes).
+#   MYRIAD=/path/to/myriad bash bench/protocols.sh   # another build of myriad
+#                                           # (e.g. the previous commit's), not built here
 set -euo pipefail
 C=${C:-100}
 R=${R:-3}
@@ -39,8 +43,10 @@ if [[ ${#need[@]} -gt 0 ]]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-cargo build --release -q -p myriad-cli
-MYRIAD="$ROOT/target/release/myriad"
+if [[ -z "${MYRIAD:-}" ]]; then
+    cargo build --release -q -p myriad-cli
+    MYRIAD="$ROOT/target/release/myriad"
+fi
 
 TMP="$(mktemp -d /tmp/myriad-protocols.XXXXXX)"
 cleanup() { [[ -f "$TMP/nginx.pid" ]] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null; rm -rf "$TMP"; }
@@ -51,7 +57,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
     -addext basicConstraints=critical,CA:FALSE \
     -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PLAIN=$(free_port); TLS=$(free_port); H2C=$(free_port)
+PLAIN=$(free_port); TLS=$(free_port); H2C=$(free_port); H2TLS=$(free_port)
 cat >"$TMP/nginx.conf" <<EOF
 worker_processes 1;
 pid $TMP/nginx.pid;
@@ -75,6 +81,11 @@ http {
         ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem;
         location / { return 200 "ok"; }
     }
+    server {
+        listen 127.0.0.1:$H2TLS ssl http2 backlog=4096;
+        ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem;
+        location / { return 200 "ok"; }
+    }
 }
 EOF
 taskset -c 0 "$NGINX" -c "$TMP/nginx.conf" -g 'daemon off;' >"$TMP/nginx.out" 2>&1 &
@@ -93,15 +104,20 @@ line, client, out, tf = sys.argv[1:5]
 u, s = (float(x) for x in open(tf).read().split()[-2:])
 text = open(out).read()
 done = 0
-if client == "myriad":
+try:
+  if client == "myriad":
     r = json.loads(text)["total"]["requests"]
     done = r["succeeded"] + r["http_errors"]
-elif client == "h2load":
+  elif client == "h2load":
     m = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", text)
     done = int(m.group(1)) if m else 0
-elif client == "oha":
+  elif client == "oha":
     t = json.loads(text)
     done = sum(t.get("statusCodeDistribution", {}).values())
+except (ValueError, KeyError):
+  # A client that failed to run (its output is not what was expected)
+  # counts no requests, and the line shows without it.
+  done = 0
 print(f"{line},{client},{done},{u + s:.2f}")
 PY
 }
@@ -125,6 +141,8 @@ for rep in $(seq 1 "$R"); do
         run "h2c-streams-$m" h2load "${H[@]}" -c "$C" -m "$m" "http://127.0.0.1:$H2C/"
         [[ -n "$OHA" ]] && run "h2c-streams-$m" oha "$OHA" --no-tui --output-format json -z "${D}s" -c "$C" --http2 -p "$m" "http://127.0.0.1:$H2C/"
     done
+    run h2-tls-streams-10 myriad "${M[@]}" -c "$C" --http2 -p 10 --cacert "$TMP/cert.pem" "https://localhost:$H2TLS/"
+    run h2-tls-streams-10 h2load "${H[@]}" -c "$C" -m 10 "https://localhost:$H2TLS/"
 done
 echo "myriad vs peers, nginx 1 worker on core 0, clients on core 1, -c $C, $R x ${D}s, medians of requests per client CPU-second"
 python3 - "$CSV" <<'PY'

@@ -1,7 +1,7 @@
 //! User memory per idle keep-alive connection on the client side, measured as
 //! the growth of this process's resident set while 10,000 of the engine's
 //! connections that have each made one request sit idle, over plain TCP and
-//! over TLS. The server is the real `myriad serve` (`--tls` for the second) in
+//! over TLS, and the same over HTTP/2 (h2c, and TLS with ALPN h2). The server is the real `myriad serve` (`--tls` for the second) in
 //! a process of its own, so the growth is the client's: the engine's tasks,
 //! streams, TLS sessions and per-connection state.
 //!
@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use myriad::config::Http2Mode;
 use myriad::{Config, Load, Stop};
 
 mod support;
@@ -32,8 +33,10 @@ fn rss_kb() -> u64 {
 
 /// `connections` connections on one thread, each making one request as soon
 /// as it is open and then holding still: the interval outlasts the run.
-fn idle_run(url: &str, connections: usize) -> myriad::Run {
+fn idle_run(url: &str, connections: usize, http2: Http2Mode) -> myriad::Run {
     let mut c = Config::new(&[url]).unwrap();
+    c.http2 = http2;
+    c.tls.alpn_h2 = http2 == Http2Mode::Tls;
     // The server's self-signed certificate is not what this measures.
     c.tls.insecure = true;
     c.load = Load::interval(
@@ -66,18 +69,30 @@ fn wait_idle(run: &myriad::Run, connections: usize) {
 #[test]
 #[ignore = "a measurement: run by hand with --ignored --nocapture"]
 fn client_memory_per_idle_connection() {
-    measure("tcp", &[]);
+    measure("tcp", &[], Http2Mode::Off);
+}
+
+#[test]
+#[ignore = "a measurement: run by hand with --ignored --nocapture"]
+fn client_memory_per_idle_h2c_connection() {
+    measure("h2c", &[], Http2Mode::PriorKnowledge);
+}
+
+#[test]
+#[ignore = "a measurement: run by hand with --ignored --nocapture"]
+fn client_memory_per_idle_http2_tls_connection() {
+    measure("http2 tls", &["--tls"], Http2Mode::Tls);
 }
 
 #[test]
 #[ignore = "a measurement: run by hand with --ignored --nocapture"]
 fn client_memory_per_idle_tls_connection() {
-    measure("tls", &["--tls"]);
+    measure("tls", &["--tls"], Http2Mode::Off);
 }
 
 /// Opens [`CONNECTIONS`] idle connections to `myriad serve {serve_flags}` and
 /// prints the client's resident-set growth per connection.
-fn measure(label: &str, serve_flags: &[&str]) {
+fn measure(label: &str, serve_flags: &[&str], http2: Http2Mode) {
     myriad::sys::raise_open_files_limit();
     let serve = Serve::command(&["--listen", "127.0.0.1:0", "--json"])
         .args(serve_flags)
@@ -86,7 +101,7 @@ fn measure(label: &str, serve_flags: &[&str]) {
     let url = serve.url();
 
     // Warm up the allocator and the runtime with a run whose connections then close.
-    let warm = idle_run(&url, WARM_UP);
+    let warm = idle_run(&url, WARM_UP, http2);
     wait_idle(&warm, WARM_UP);
     warm.cancel();
     warm.wait().unwrap();
@@ -94,7 +109,7 @@ fn measure(label: &str, serve_flags: &[&str]) {
     // No settling pause: what the warm-up freed stays with the allocator
     // either way (that is what the warm-up is for).
     let before = rss_kb();
-    let run = idle_run(&url, CONNECTIONS);
+    let run = idle_run(&url, CONNECTIONS, http2);
     wait_idle(&run, CONNECTIONS);
     let after = rss_kb();
     let p = run.progress();

@@ -122,3 +122,67 @@ fn http2_to_a_server_without_h2_fails_each_request_with_a_note() {
     plain.assert_requests(0, "plaintext server (unused)");
     tls.assert_requests(0, "no request reaches a server that refused h2");
 }
+
+/// `--http2` over TLS at 1 and 100 streams: every request one stream, each
+/// logged by nginx.
+#[test]
+fn http2_over_tls_at_one_and_a_hundred_streams_match_the_access_log() {
+    for streams in ["1", "100"] {
+        let nginx = Nginx::start_http2();
+        let (url, cert) = (nginx.tls_url(), nginx.cert());
+        let r = run_json(&[
+            "--http2", "--cacert", &cert, "-n", "2000", "-c", "4", "-p", streams, &url,
+        ]);
+        assert_all_succeeded(&r, 2000);
+        assert_eq!(r["connections"]["opened"], 4, "{:#}", r["connections"]);
+        let (plain, tls) = nginx.stop();
+        tls.assert_requests(2000, &format!("HTTP/2 over TLS, {streams} streams"));
+        plain.assert_requests(0, "plaintext server (unused)");
+    }
+}
+
+/// A POST body of 200 KB, larger than HTTP/2's default 64 KiB windows, over
+/// h2c. nginx's `return 200` answers without waiting for the body (it
+/// discards what comes), so each response arrives while its body is still
+/// being sent: the stream ends with its response, the rest of the body is
+/// cancelled (RST_STREAM), and the connection goes on. Every request is one
+/// response and one line of nginx's log. (The built-in server, which reads
+/// each body to its end first, checks whole bodies: `tests/h2_codec.rs` of
+/// the library.)
+#[test]
+fn h2c_post_bodies_beyond_the_default_window_match_the_access_log() {
+    let nginx = Nginx::start_http2();
+    let dir = std::env::temp_dir().join(format!("myriad-h2-body-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let body = dir.join("body.bin");
+    std::fs::write(&body, vec![b'b'; 200_000]).unwrap();
+    let r = run_json(&[
+        "--h2c",
+        "-m",
+        "POST",
+        "--body-file",
+        body.to_str().unwrap(),
+        "-n",
+        "300",
+        "-c",
+        "3",
+        "-p",
+        "10",
+        &nginx.url(),
+    ]);
+    assert_all_succeeded(&r, 300);
+    assert_eq!(r["connections"]["opened"], 3, "{:#}", r["connections"]);
+    let (plain, _) = nginx.stop();
+    let posts = plain
+        .requests()
+        .iter()
+        .filter(|l| l.starts_with("POST / ") && l.ends_with(" 200"))
+        .count();
+    assert_eq!(
+        posts,
+        300,
+        "{:?}",
+        &plain.requests()[..plain.requests().len().min(5)]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

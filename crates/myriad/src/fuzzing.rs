@@ -189,12 +189,11 @@ fn fields(data: &[u8]) -> Vec<String> {
 
 /// Fuzz target `h2_request`: the HTTP/2 form of a request made of arbitrary
 /// method, host, path, headers and body (fields split at NUL bytes; the
-/// headers `name:value`) is built or refused, never a panic, and never
-/// carries a header HTTP/2 forbids; any bare h2 reason maps to
-/// `http2_protocol`.
+/// headers `name:value`) is built or refused, never a panic; a block built
+/// decodes to the pseudo-headers first, lowercase names, and never a header
+/// HTTP/2 forbids.
 pub fn h2_request(data: &[u8]) {
-    use crate::metrics::ErrorKind;
-    use crate::proto::h2::{build_h2_request, kind_of};
+    use crate::proto::h2::{build_h2_request, hpack, NOT_IN_H2};
     let tls = data.first().is_some_and(|b| b & 1 == 1);
     let f = fields(data.get(1..).unwrap_or_default());
     let get = |i: usize| f.get(i).map_or("", String::as_str);
@@ -206,26 +205,141 @@ pub fn h2_request(data: &[u8]) {
             None => (h.clone(), String::new()),
         })
         .collect();
-    if let Ok(req) = build_h2_request(get(0), &headers, get(3).as_bytes(), tls, get(1), get(2)) {
-        for name in [
-            "host",
-            "connection",
-            "transfer-encoding",
-            "upgrade",
-            "content-length",
-        ] {
-            assert!(!req.headers.contains_key(name), "{name} sent over HTTP/2");
+    let Ok(req) = build_h2_request(get(0), &headers, get(3).as_bytes(), tls, get(1), get(2)) else {
+        return;
+    };
+    let mut decoder = hpack::Decoder::new();
+    let mut sink = hpack::Collect::default();
+    let decoded = decoder.walk(&req.block, &mut sink);
+    assert_eq!(decoded, Ok(()), "myriad's own block does not decode");
+    let names: Vec<&[u8]> = sink.fields.iter().map(|(n, _)| n.as_slice()).collect();
+    assert_eq!(
+        names.get(..4),
+        Some(&[&b":method"[..], b":scheme", b":authority", b":path"][..])
+    );
+    assert_eq!(sink.fields[0].1, get(0).as_bytes());
+    assert_eq!(sink.fields[3].1, get(2).as_bytes());
+    for name in &names[4..] {
+        assert!(!name.starts_with(b":"), "a pseudo-header after the others");
+        assert!(!name.iter().any(u8::is_ascii_uppercase), "uppercase name");
+        assert!(
+            !NOT_IN_H2.iter().any(|n| n.as_bytes() == *name),
+            "{} sent over HTTP/2",
+            String::from_utf8_lossy(name)
+        );
+    }
+    assert!(names.contains(&&b"user-agent"[..]));
+    assert_eq!(req.body.len(), get(3).len());
+}
+
+/// Fuzz target `hpack_decode`: a sequence of header blocks (each a length
+/// byte, then that many bytes) decoded by the hot path's decoder (`:status`
+/// only) and by one that keeps every field: never a panic, the same
+/// verdicts, the same status, and the dynamic table within its bound.
+pub fn hpack_decode(data: &[u8]) {
+    use crate::proto::h2::hpack;
+    let mut fast = hpack::Decoder::new();
+    let mut full = hpack::Decoder::new();
+    let mut rest = data;
+    while let Some((&n, tail)) = rest.split_first() {
+        let (block, tail) = tail.split_at(usize::from(n).min(tail.len()));
+        rest = tail;
+        let status = fast.decode(block);
+        let mut sink = hpack::Collect::default();
+        let walked = full.walk(block, &mut sink);
+        let statuses: Vec<&Vec<u8>> = sink
+            .fields
+            .iter()
+            .filter(|(n, _)| n == b":status")
+            .map(|(_, v)| v)
+            .collect();
+        let valid = |v: &[u8]| v.len() == 3 && v.iter().all(u8::is_ascii_digit);
+        match (status, walked) {
+            (Ok(status), Ok(())) => {
+                assert!(statuses.iter().all(|v| valid(v)));
+                let last = statuses.last().map(|v| v.to_vec());
+                assert_eq!(status.map(|s| format!("{s:03}").into_bytes()), last);
+            }
+            // The hot path refuses a `:status` that is not three digits.
+            (Err(hpack::HpackError::Status), Ok(())) => {
+                assert!(statuses.iter().any(|v| !valid(v)));
+                return;
+            }
+            (Err(_), Err(_)) => return,
+            (a, b) => panic!("the decoders disagree: {a:?} and {b:?}"),
         }
-        assert!(req.headers.contains_key("user-agent"));
-        assert_eq!(req.body.len(), get(3).len());
+        assert!(fast.table_size() <= hpack::TABLE_SIZE);
     }
-    let mut code = [0u8; 4];
-    for (c, b) in code.iter_mut().zip(data) {
-        *c = *b;
+}
+
+/// What a connection made of the server's bytes (see [`read_frames`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct FramesOutcome {
+    /// Each stream that ended: its id, status or error kind, bytes received.
+    pub ended: Vec<(u32, Result<u16, crate::metrics::ErrorKind>, u64)>,
+    /// Streams still open.
+    pub open: Vec<u32>,
+    /// Streams refused for a limit not known when they were opened.
+    pub retried: Vec<u32>,
+    /// The connection's end, if it ended.
+    pub dead: Option<crate::metrics::ErrorKind>,
+    /// The server's GOAWAY: last stream and error code.
+    pub goaway: Option<(u32, u32)>,
+    /// What the client would write next (acknowledgements, window updates,
+    /// resets, the rest of a request body).
+    pub written: Vec<u8>,
+}
+
+/// The server's frames `message` read by a client connection with streams
+/// 1, 3 and 5 open (the last sending a 100,000-byte body, more than the
+/// default windows allow), delivered whole or in random pieces.
+pub fn read_frames(message: &[u8], mut rng: Option<fastrand::Rng>) -> FramesOutcome {
+    use crate::proto::h2::conn::Conn;
+    let body = vec![b'x'; 100_000];
+    let request = crate::proto::h2::build_h2_request("GET", &[], b"", false, "h", "/")
+        .unwrap_or_else(|_| crate::proto::h2::H2Request {
+            block: Box::new([]),
+            body: Box::new([]),
+        });
+    let mut conn = Conn::<u32>::default();
+    let mut out = Vec::new();
+    conn.open(1, &request.block, b"", &mut out);
+    conn.open(3, &request.block, b"", &mut out);
+    conn.open(5, &request.block, &body, &mut out);
+    let mut rest = message;
+    while !rest.is_empty() {
+        let n = read_size(&mut rng, rest.len());
+        let (piece, tail) = rest.split_at(n);
+        conn.feed(piece);
+        rest = tail;
     }
-    let bare = h2::Error::from(h2::Reason::from(u32::from_le_bytes(code)));
-    assert_eq!(kind_of(&bare, None), ErrorKind::Http2Protocol);
-    assert_eq!(kind_of(&bare, Some(&bare)), ErrorKind::Http2Protocol);
+    let mut written = Vec::new();
+    conn.write_control(&mut written);
+    conn.send_bodies(&mut written, |_| &body[..]);
+    FramesOutcome {
+        ended: conn
+            .done
+            .iter()
+            .map(|d| (d.tag, d.result, d.io.received))
+            .collect(),
+        open: conn.streams.iter().map(|s| s.id).collect(),
+        retried: conn.retry.clone(),
+        dead: conn.dead,
+        goaway: conn.goaway,
+        written,
+    }
+}
+
+/// Fuzz target `h2_frames`: a server's bytes read by a client connection
+/// whole and in random pieces give the same outcome, never a panic.
+pub fn h2_frames(data: &[u8]) {
+    let (_, rng, message) = header(data);
+    let whole = read_frames(message, None);
+    let split = read_frames(message, Some(rng));
+    assert_eq!(
+        whole, split,
+        "the outcome depends on how the bytes were split"
+    );
 }
 
 /// Fuzz target `tls_pem`: PEM certificates and keys as `--cacert`, `--cert`

@@ -22,9 +22,10 @@
 //!   by host with their report rows, and `{{…}}` templates with `--data` rows.
 //! - [`feed`]: the live feed, each statistics interval merged over every
 //!   worker, handed to [`feed::Sink`]s (the progress line, the HDR log).
-//! - [`proto`]: the protocol seam and HTTP/1.1: request bytes built once,
+//! - [`proto`]: the protocol seam, HTTP/1.1 (request bytes built once,
 //!   responses parsed incrementally with httparse, bodies framed by length,
-//!   chunks or close.
+//!   chunks or close) and myriad's own HTTP/2 client codec (header blocks
+//!   built once, frames read in place, HPACK with no allocation per header).
 //! - [`metrics`]: [`Outcome`]s, per-worker [`Tally`]s of counts, bytes and HDR
 //!   histograms, merged once at the end; [`metrics::wire`], the public,
 //!   versioned format of recorder deltas and of worker processes' lines.

@@ -27,12 +27,6 @@ pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin {
     /// connection waiting for a slow response keeps none.
     fn readable(&self) -> impl Future<Output = io::Result<()>>;
 
-    /// The HTTP/2 connection this transport carries, if it is one (an
-    /// [`H2Stream`](crate::proto::h2::H2Stream)); byte streams carry none.
-    fn h2(&mut self) -> Option<&mut h2::client::SendRequest<bytes::Bytes>> {
-        None
-    }
-
     /// Whether the peer agreed to speak HTTP/2 on this stream: over TLS,
     /// ALPN chose `h2`; a plain stream speaks it by prior knowledge
     /// (`--h2c`), so it does not tell and says yes.

@@ -7,8 +7,8 @@
 //! protocol. Three sessions: `Http1` (one request in flight, nothing held
 //! between requests), `Http1Pipeline` (`--pipeline N`: requests written ahead
 //! in batches, responses matched in order), both in `http1.rs`, and `Http2`
-//! (`h2.rs`: a stream per request over the `h2` crate, whichever finishes
-//! first; its connection is driven by the `H2Dialer` at the transport seam).
+//! (`h2/`: myriad's own HTTP/2 client codec, a stream per request, frames
+//! written and read over the same byte stream, whichever finishes first).
 //!
 //! The codecs below the sessions are pure (no I/O), so they are tested on byte
 //! strings split every which way: request bytes built once, responses parsed

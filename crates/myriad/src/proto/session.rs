@@ -29,7 +29,7 @@ pub(crate) struct Flight {
 }
 
 /// Bytes moved by one request, counted even when it fails.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IoCounts {
     pub sent: u64,
     pub received: u64,
@@ -114,6 +114,9 @@ pub(crate) trait Session {
     }
     /// Takes back one request still in flight on a connection being given up.
     fn abandon(&mut self) -> Option<Flight>;
+    /// The loop opened a new connection for this session: state kept for
+    /// the old one (HTTP/2's settings, streams, HPACK table) starts afresh.
+    fn connected(&mut self) {}
 }
 
 /// Read buffer lent to a session while it reads a response.
