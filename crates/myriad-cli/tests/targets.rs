@@ -145,6 +145,38 @@ fn http_targets_file_matches_serves_access_log() {
 }
 
 #[test]
+fn http2_requests_are_in_serves_access_log_too() {
+    // The same targets over HTTP/2 with prior knowledge, 10 streams per
+    // connection: one line per stream, as HTTP/1.1 writes them.
+    let dir = Dir::new("targets-serve-h2");
+    let serve = LoggingServe::start(&dir.join("access.log"));
+    let targets = http_targets(&dir, &serve.url);
+    let r = run_json(&[
+        "-n",
+        "3000",
+        "-c",
+        "4",
+        "-t",
+        "1",
+        "--h2c",
+        "-p",
+        "10",
+        "--targets",
+        targets.to_str().unwrap(),
+    ]);
+    let lines = serve.stop();
+    assert_eq!(r["total"]["requests"]["succeeded"], 3000);
+    assert_rows_sum(&r);
+    let rows = rows(&r);
+    let seen = counts(&lines);
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen["GET /items?page=2 0 200"], rows["GET /items"].0);
+    assert_eq!(seen["POST /items 7 200"], rows["POST /items"].0);
+    assert_eq!(seen["PUT /items/7 0 200"], rows["PUT /items/7"].0);
+    assert_eq!(lines.len(), 3000);
+}
+
+#[test]
 fn json_targets_with_names_and_two_hosts() {
     let dir = Dir::new("targets-json");
     let a = LoggingServe::start(&dir.join("a.log"));

@@ -6,7 +6,7 @@
 //! Kept off the hot path: the request parser writes each line into its
 //! connection's own small buffer (no lock, no syscall); after a read, the
 //! complete lines are appended under an uncontended lock to one buffer per
-//! server, written out in large chunks that end at a line (a file opened
+//! server (HTTP/2 appends each stream's line as it is answered), written out in large chunks that end at a line (a file opened
 //! for appending, so server processes sharing it do not cut each other's
 //! lines), every second and at shutdown.
 

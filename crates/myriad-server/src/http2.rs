@@ -172,14 +172,26 @@ fn accept(
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    // `METHOD PATH` of the access-log line, only when there is a log.
+    let logged = shared.access_log.as_ref().map(|_| {
+        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        format!("{} {path}", request.method())
+    });
     if announced.is_some_and(|n| n > shared.max_body) {
         refuse_body(&mut respond, &shared.stats);
+        log_request(shared, logged.as_deref(), announced, 413);
         return;
     }
     let body = request.into_body();
     let delay = shared.delay.sample();
     if body.is_end_stream() && delay.is_none() {
         answer(&mut respond, &shared.h2, head, &shared.stats);
+        log_request(
+            shared,
+            logged.as_deref(),
+            Some(0),
+            shared.h2.status.as_u16(),
+        );
         return;
     }
     let shared = Arc::clone(shared);
@@ -191,28 +203,49 @@ fn accept(
                 return;
             }
         }
-        match drain(body, shared.max_body).await {
-            Ok(Drained::Whole) => {}
-            Ok(Drained::TooLong) => {
+        let received = match drain(body, shared.max_body).await {
+            Ok(Drained::Whole(len)) => len,
+            Ok(Drained::TooLong(len)) => {
                 refuse_body(&mut respond, &shared.stats);
+                log_request(&shared, logged.as_deref(), Some(len), 413);
                 return;
             }
             // Reset by the client or a broken connection: no one to answer.
             Err(_) => return,
-        }
+        };
         if let Some(wait) = delay {
             tokio::time::sleep(wait).await;
         }
         answer(&mut respond, &shared.h2, head, &shared.stats);
+        log_request(
+            &shared,
+            logged.as_deref(),
+            Some(received),
+            shared.h2.status.as_u16(),
+        );
     });
+}
+
+/// Appends the access-log line of one request, `METHOD PATH BODY_BYTES
+/// STATUS` as HTTP/1.1 writes it, if the server keeps a log (`line` is the
+/// request's `METHOD PATH`, made only then). One line per stream under the
+/// log's uncontended lock: HTTP/2 has no read of several requests to batch.
+fn log_request(shared: &Shared, line: Option<&str>, body: Option<u64>, status: u16) {
+    if let (Some(log), Some(line)) = (&shared.access_log, line) {
+        let mut lines = crate::access_log::LogLines::default();
+        lines.buf.extend_from_slice(line.as_bytes());
+        lines.body = body;
+        lines.end(status);
+        lines.drain_to(log);
+    }
 }
 
 /// How reading a request body ended.
 enum Drained {
-    /// Read to its end, within the limit.
-    Whole,
-    /// Longer than `max_body`: the rest was not read.
-    TooLong,
+    /// Read to its end, within the limit: its length.
+    Whole(u64),
+    /// Longer than `max_body`: the rest was not read (the length read).
+    TooLong(u64),
 }
 
 /// Reads a request body to its end, or until it is longer than `max_body`,
@@ -227,10 +260,10 @@ async fn drain(mut body: RecvStream, max_body: u64) -> Result<Drained, h2::Error
         // reports.
         let _ = body.flow_control().release_capacity(chunk.len());
         if len > max_body {
-            return Ok(Drained::TooLong);
+            return Ok(Drained::TooLong(len));
         }
     }
-    Ok(Drained::Whole)
+    Ok(Drained::Whole(len))
 }
 
 /// Answers `413 Content Too Large` and counts it. The `NO_ERROR` reset that
