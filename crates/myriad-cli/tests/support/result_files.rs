@@ -12,11 +12,16 @@ pub fn read(path: &str) -> Value {
 }
 
 /// A histogram as a result file carries it: base64 of its V2 serialization.
+/// Its bounds are what its values needed (myriad's histograms grow as they
+/// record), so it resizes when another is added to it, as a reader merging
+/// result files must let it.
 pub fn histogram(base64: &Value) -> Histogram<u64> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(base64.as_str().unwrap())
         .unwrap();
-    Deserializer::new()
+    let mut h: Histogram<u64> = Deserializer::new()
         .deserialize(&mut bytes.as_slice())
-        .unwrap()
+        .unwrap();
+    h.auto(true);
+    h
 }
