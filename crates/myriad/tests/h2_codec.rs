@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use myriad::config::Http2Mode;
 use myriad::{Config, ErrorKind, Load, Stop, Summary};
 use myriad_server::ServerConfig;
-use support::{assert_balanced, builtin, url};
+use support::{builtin, url};
 
 /// `n` requests over `connections` h2c connections with `streams` streams.
 fn h2c(addr: SocketAddr, connections: usize, streams: usize, n: u64) -> Config {
@@ -30,18 +30,9 @@ fn h2c(addr: SocketAddr, connections: usize, streams: usize, n: u64) -> Config {
     c
 }
 
-/// A run that must end by itself within a minute; its summary, balanced.
+/// A run that must end by itself (see [`support::run_bounded`]).
 fn run(c: Config) -> Summary {
-    let (tx, rx) = std::sync::mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(myriad::run(c));
-    });
-    let s = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the run did not end by itself")
-        .unwrap();
-    assert_balanced(&s);
-    s
+    support::run_bounded(c)
 }
 
 #[test]

@@ -18,23 +18,12 @@ use std::time::Duration;
 use h2::Reason;
 use myriad::config::Http2Mode;
 use myriad::{Config, ErrorKind, Load, Stop, Summary};
-use support::assert_balanced;
+
 use tokio::io::AsyncReadExt;
 
-/// A run bounded in time: its summary, balanced, or a panic if it has not
-/// ended by itself within a minute (a generous bound for a busy machine; the
-/// runs here take well under a second each).
+/// A run that must end by itself (see [`support::run_bounded`]).
 fn run(c: Config) -> Summary {
-    let (tx, rx) = std::sync::mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(myriad::run(c));
-    });
-    let s = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the run did not end by itself")
-        .unwrap();
-    assert_balanced(&s);
-    s
+    support::run_bounded(c)
 }
 
 /// `n` requests over `connections` h2c connections with `streams` streams each.

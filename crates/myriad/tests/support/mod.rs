@@ -140,3 +140,18 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// A run that must end by itself within a minute (a generous bound for a
+/// busy machine): its summary, balanced, or a panic naming the hang.
+pub fn run_bounded(c: myriad::Config) -> myriad::Summary {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(myriad::run(c));
+    });
+    let s = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the run did not end by itself")
+        .unwrap();
+    assert_balanced(&s);
+    s
+}
