@@ -7,8 +7,8 @@
 #   1. The sustainable rate: a closed-model run (`-c C -z 10s`) against the
 #      server (core 0) from the client (core 1); RATE = half its req/s,
 #      unless RATE is given.
-#   2. The long run: `myriad run --rate RATE -c C -z D --watch-pid SERVER`,
-#      with a result file. From its per-second series it prints:
+#   2. The long run: `myriad run --rate RATE -c C -z D --watch-pid SERVER
+#      --json`. From its per-second series it prints:
 #        - client RSS and server RSS: the mean of the first 5 minutes against
 #          the mean of the last 5 (flat means within 10%);
 #        - the timeline: one interval per second of the run, none empty,
@@ -19,9 +19,10 @@
 #        - the client's open file descriptors, first and last sample;
 #        - the server's open file descriptors before the run and 5 s after it
 #          (back to the starting count: the run's connections were all closed).
-#   Prints PASS or FAIL per check, and exits 1 if any failed. It also prints
-#   what the client keeps per interval by design (the interval's compressed
-#   histograms, for result files), which grows with the run's length.
+#   Prints PASS or FAIL per check, and exits 1 if any failed.
+#   No result file (-o) is written: with one, the client also keeps each
+#   interval's compressed histograms until the report (about 2 KB a second,
+#   so shards merge exactly), which grows with the run's length by design.
 #
 # HOW TO RUN (from anywhere; about D + 30 s)
 #   bash bench/longrun.sh                  # D=30m C=100, RATE = half the max
@@ -64,7 +65,7 @@ SERVER_FDS_BEFORE=$(fds "$SERVER_PID")
 
 echo "long run: --rate $RATE -c $C -z $D against myriad serve (pid $SERVER_PID)"
 taskset -c 1 "$MYRIAD" run -q --json --no-tui -t 1 --rate "$RATE" -c "$C" -z "$D" \
-    --watch-pid "$SERVER_PID" -o "$TMP/result.json" "$URL" >"$TMP/run.json" &
+    --watch-pid "$SERVER_PID" "$URL" >"$TMP/run.json" &
 CLIENT_PID=$!
 (
     # From 10 s in, when every connection is open.
@@ -84,9 +85,9 @@ SERVER_FDS_AFTER=$(fds "$SERVER_PID")
 [[ $RC -eq 0 ]] || echo "myriad run exited $RC"
 
 python3 - "$TMP/run.json" "$TMP/fds.txt" "$RATE" "$FIRST" "$LAST" \
-    "$SERVER_FDS_BEFORE" "$SERVER_FDS_AFTER" "$TMP/result.json" <<'PY'
+    "$SERVER_FDS_BEFORE" "$SERVER_FDS_AFTER" <<'PY'
 import json, statistics, sys
-run, fds_file, rate, first, last, srv_before, srv_after, result = sys.argv[1:9]
+run, fds_file, rate, first, last, srv_before, srv_after = sys.argv[1:8]
 rate, first, last = float(rate), int(first), int(last)
 srv_before, srv_after = int(srv_before), int(srv_after)
 doc = json.load(open(run))
@@ -115,13 +116,6 @@ for who in ("client", "server"):
     change = (b - a) / a
     check(f"{who} RSS flat", abs(change) <= 0.10,
           f"first {first}s {a / 2**20:.1f} MiB, last {last}s {b / 2**20:.1f} MiB ({change:+.1%})")
-
-# What the client keeps per interval by design: the interval's compressed
-# histograms (for result files and exact merges), about 2-3 KB each.
-kept = sum(len(i["tally"]["latency"]) + len(i["tally"]["service"])
-           for i in json.load(open(result))["result"]["series"])
-print(f"info  the timeline's compressed histograms: {kept / 2**20:.1f} MiB over "
-      f"{len(series)} intervals ({kept / max(len(series), 1):,.0f} B each), held until the report")
 
 counts = [s["requests"] for s in series]
 empty = sum(1 for n in counts if n == 0)

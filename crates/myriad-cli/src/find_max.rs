@@ -59,6 +59,8 @@ pub fn execute(args: FindMaxArgs) -> i32 {
         }
     };
     base.warmup = args.warmup;
+    // No result file: the steps' series keep only their figures.
+    base.series_tallies = false;
     let opts = SearchOptions {
         start_rate: args.start_rate,
         step: args.step,

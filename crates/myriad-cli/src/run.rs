@@ -134,6 +134,12 @@ pub fn execute(args: RunArgs) -> i32 {
         (Ok(o), Ok(h)) => (o, h),
         (Err(code), _) | (_, Err(code)) => return code,
     };
+    // Interval histograms are kept for the result file only: without -o a
+    // long run's memory stays flat.
+    let config = Config {
+        series_tallies: output.is_some(),
+        ..config
+    };
     // Planned once: what --dry-run prints is what runs.
     let plan = match Plan::new(config) {
         Ok(p) => p,

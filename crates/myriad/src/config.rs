@@ -758,6 +758,19 @@ pub struct Config {
     /// sets it, with the load already this shard's part).
     #[serde(default)]
     pub shard: Option<crate::shard::ShardInfo>,
+    /// Keep each interval's merged counts and histograms in the time series
+    /// ([`crate::summary::IntervalStats::tally`], about 2 KB a second,
+    /// compressed): what a result file stores so that shards merge exactly.
+    /// Without them the series keeps only its figures, and a long run's memory
+    /// stays flat; a result file written from such a run has empty interval
+    /// tallies. `myriad run` keeps them only with `-o`. Default: kept.
+    #[serde(skip, default = "kept")]
+    pub series_tallies: bool,
+}
+
+/// The default of [`Config::series_tallies`].
+fn kept() -> bool {
+    true
 }
 
 impl Config {
@@ -866,6 +879,7 @@ impl Config {
             worker_command: None,
             watch: crate::resources::Watch::default(),
             shard: None,
+            series_tallies: true,
         }
     }
 

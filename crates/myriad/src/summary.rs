@@ -107,8 +107,18 @@ pub struct IntervalStats {
 }
 
 impl IntervalStats {
-    /// The figures of interval `index` of length `len`, from its merged tally.
+    /// The figures of interval `index` of length `len`, from its merged
+    /// tally, which it keeps (compressed).
     pub fn new(index: u64, len: Duration, t: &Tally, warmup_requests: u64) -> IntervalStats {
+        IntervalStats {
+            tally: Some(WireTally::compressed(t)),
+            ..IntervalStats::figures(index, len, t, warmup_requests)
+        }
+    }
+
+    /// The figures of interval `index` of length `len`, from its merged
+    /// tally, without keeping it ([`Self::tally`] is `None`).
+    pub fn figures(index: u64, len: Duration, t: &Tally, warmup_requests: u64) -> IntervalStats {
         let h = t.latency();
         let q = |q: f64| quantile(h, q);
         IntervalStats {
@@ -123,7 +133,7 @@ impl IntervalStats {
             max_us: if h.is_empty() { 0 } else { h.max() },
             warmup_requests,
             open_connections: 0,
-            tally: Some(WireTally::compressed(t)),
+            tally: None,
             resources: None,
         }
     }

@@ -223,6 +223,41 @@ fn time_series_adds_up_and_the_hdr_log_has_every_interval() {
 }
 
 #[test]
+fn series_keeps_interval_tallies_only_when_asked() {
+    let server = builtin(ServerConfig::default());
+    let config = |keep: bool| {
+        let mut c = open_config(
+            url(server.local_addr()),
+            400.0,
+            20,
+            Stop::Duration(Duration::from_millis(1000)),
+        );
+        c.stats_interval = Duration::from_millis(250);
+        c.series_tallies = keep;
+        c
+    };
+    // Kept (the default): each interval's tally holds its responses, for
+    // result files and exact merges.
+    assert!(Config::new(&["http://127.0.0.1/"]).unwrap().series_tallies);
+    let s = run(config(true));
+    assert!(s.series.len() >= 4, "{} intervals", s.series.len());
+    for i in &s.series {
+        let w = i.tally.clone().expect("kept");
+        let t = myriad::metrics::Tally::try_from(w).unwrap();
+        assert_eq!(t.completed(), i.requests);
+        assert_eq!(t.latency().len(), i.requests);
+    }
+    // Not kept: the same figures, without the histograms (a long run's
+    // memory stays flat).
+    let s = run(config(false));
+    assert!(s.series.len() >= 4, "{} intervals", s.series.len());
+    assert!(s.series.iter().all(|i| i.tally.is_none()));
+    let in_series: u64 = s.series.iter().map(|i| i.requests).sum();
+    assert_eq!(in_series, s.total.completed());
+    assert!(s.series.iter().any(|i| i.p50_us > 0));
+}
+
+#[test]
 fn find_max_converges_to_littles_law() {
     use myriad::find_max::{find_max, SearchOptions};
     // Ten connections, each busy 100 ms per request: by Little's law at most

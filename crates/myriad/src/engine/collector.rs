@@ -67,13 +67,24 @@ impl Handle {
     }
 }
 
+/// How the time series is kept.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeriesSettings {
+    /// Length of one interval.
+    pub interval: Duration,
+    /// Keep each interval's tally ([`Config::series_tallies`]).
+    ///
+    /// [`Config::series_tallies`]: crate::config::Config::series_tallies
+    pub keep_tallies: bool,
+}
+
 /// Starts collecting from `sources` workers recording `targets` targets,
 /// sampling resources with `sampler` as each interval completes.
 pub(crate) fn start(
     rx: Receiver<Event>,
     sources: usize,
     targets: usize,
-    stats_interval: Duration,
+    series: SeriesSettings,
     sampler: Sampler,
 ) -> Handle {
     let open = Arc::new(AtomicU64::new(0));
@@ -81,7 +92,7 @@ pub(crate) fn start(
     let (live, feed) = (open.clone(), sinks.clone());
     let thread = std::thread::Builder::new()
         .name("myriad-collector".into())
-        .spawn(move || collect(rx, sources, targets, &live, stats_interval, feed, sampler))
+        .spawn(move || collect(rx, sources, targets, &live, series, feed, sampler))
         .ok();
     Handle {
         thread,
@@ -110,6 +121,10 @@ struct Pending {
 /// Builds the time series as intervals complete, and feeds the sinks.
 struct Series {
     interval: Duration,
+    /// Keep each interval's tally in its stats ([`Config::series_tallies`]).
+    ///
+    /// [`Config::series_tallies`]: crate::config::Config::series_tallies
+    keep_tallies: bool,
     pending: BTreeMap<u64, Pending>,
     done: Vec<IntervalStats>,
     sinks: Sinks,
@@ -147,7 +162,11 @@ impl Series {
         let samples = self.sampler.sample().split(ready.len());
         for ((index, p), sample) in ready.into_iter().zip(samples) {
             let tally = p.tally.unwrap_or_default();
-            let mut stats = IntervalStats::new(index, self.interval, &tally, p.warmup_requests);
+            let mut stats = if self.keep_tallies {
+                IntervalStats::new(index, self.interval, &tally, p.warmup_requests)
+            } else {
+                IntervalStats::figures(index, self.interval, &tally, p.warmup_requests)
+            };
             stats.open_connections = open_connections;
             stats.resources = Some(sample);
             let interval = Interval {
@@ -194,7 +213,7 @@ fn collect(
     sources: usize,
     targets: usize,
     open: &AtomicU64,
-    stats_interval: Duration,
+    settings: SeriesSettings,
     sinks: Sinks,
     sampler: Sampler,
 ) -> Collected {
@@ -207,7 +226,8 @@ fn collect(
         })
         .collect();
     let mut series = Series {
-        interval: stats_interval,
+        interval: settings.interval,
+        keep_tallies: settings.keep_tallies,
         pending: BTreeMap::new(),
         done: Vec::new(),
         sinks,

@@ -198,7 +198,10 @@ pub fn start_plan(plan: Plan) -> Result<Run, RunError> {
         rx,
         plan.sources(),
         plan.config.rows().0.len(),
-        plan.config.stats_interval,
+        collector::SeriesSettings {
+            interval: plan.config.stats_interval,
+            keep_tallies: plan.config.series_tallies,
+        },
         sampler,
     );
     drop(events);
