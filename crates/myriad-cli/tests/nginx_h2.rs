@@ -186,3 +186,30 @@ fn h2c_post_bodies_beyond_the_default_window_match_the_access_log() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A URL templated with `{{seq}}` over HTTP/2 with TLS at 10 streams: nginx
+/// (an HPACK decoder independent of both of myriad's sides) logs each
+/// request with its own path.
+#[test]
+fn templated_paths_over_http2_with_tls_are_each_their_own() {
+    let nginx = Nginx::start_http2();
+    let (url, cert) = (nginx.tls_url(), nginx.cert());
+    let url = format!("{}/t/{{{{seq}}}}", url.trim_end_matches('/'));
+    let r = run_json(&[
+        "--http2", "--cacert", &cert, "-n", "1000", "-c", "2", "-t", "1", "-p", "10", &url,
+    ]);
+    assert_all_succeeded(&r, 1000);
+    let (_, tls) = nginx.stop();
+    let mut seqs: Vec<u64> = tls
+        .lines()
+        .iter()
+        .map(|l| {
+            let rest = l.strip_prefix("GET /t/").unwrap_or_else(|| panic!("{l}"));
+            assert!(rest.ends_with(" HTTP/2.0 200"), "{l}");
+            rest.split(' ').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    seqs.sort_unstable();
+    // One thread: the sequence numbers are 0, 1, ..., 999, each once.
+    assert_eq!(seqs, (0..1000).collect::<Vec<u64>>());
+}

@@ -220,23 +220,58 @@ fn targets_file_against_nginx_matches_its_access_log() {
     assert_eq!(seen["PUT /items/7 0 200"], rows["PUT /items/7"].0);
 }
 
-#[test]
-fn sequence_template_gives_a_distinct_path_per_request() {
-    let dir = Dir::new("targets-seq");
+/// A URL and a body templated with `{{seq}}` (and a random integer), run
+/// with `args` against serve's access log: every path is distinct, and each
+/// body is as long as its sequence number makes it.
+fn templates_give_each_request_its_own_path_and_body(name: &str, args: &[&str]) {
+    let dir = Dir::new(name);
     let serve = LoggingServe::start(&dir.join("access.log"));
     let url = format!("{}/item/{{{{seq}}}}?r={{{{rand_int 1 9}}}}", serve.url);
-    let r = run_json(&["-n", "2000", "-c", "8", "-t", "2", &url]);
+    let fixed = [
+        "-n",
+        "2000",
+        "-c",
+        "8",
+        "-t",
+        "2",
+        "-m",
+        "POST",
+        "-d",
+        "n={{seq}}",
+    ];
+    let r = run_json(&[&fixed[..], args, &[&url]].concat());
     let lines = serve.stop();
     assert_eq!(r["total"]["requests"]["succeeded"], 2000);
     assert_eq!(lines.len(), 2000);
-    let paths: std::collections::BTreeSet<&str> = lines
-        .iter()
-        .map(|l| l.split(['?', ' ']).nth(1).unwrap())
-        .collect();
+    let mut paths = std::collections::BTreeSet::new();
+    for line in &lines {
+        // POST /item/SEQ?r=R BODY_BYTES 200
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!((fields[0], fields[3]), ("POST", "200"), "{line}");
+        let (path, query) = fields[1].split_once('?').unwrap();
+        let seq = path.strip_prefix("/item/").unwrap();
+        let r: u32 = query.strip_prefix("r=").unwrap().parse().unwrap();
+        assert!((1..=9).contains(&r), "{line}");
+        assert_eq!(
+            fields[2],
+            (2 + seq.len()).to_string(),
+            "the body n=SEQ: {line}"
+        );
+        paths.insert(seq.parse::<u64>().unwrap());
+    }
     assert_eq!(paths.len(), 2000, "distinct paths");
-    assert!(lines
-        .iter()
-        .all(|l| l.contains("?r=") && l.ends_with(" 0 200")));
+}
+
+#[test]
+fn sequence_template_gives_a_distinct_path_per_request() {
+    templates_give_each_request_its_own_path_and_body("targets-seq", &[]);
+}
+
+#[test]
+fn templates_work_over_http2_too() {
+    // Over HTTP/2 with prior knowledge, 10 streams per connection: the
+    // header block and the body rendered per stream.
+    templates_give_each_request_its_own_path_and_body("targets-seq-h2", &["--h2c", "-p", "10"]);
 }
 
 #[test]

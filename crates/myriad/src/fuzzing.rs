@@ -299,7 +299,8 @@ pub fn read_frames(message: &[u8], mut rng: Option<fastrand::Rng>) -> FramesOutc
     let request = crate::proto::h2::build_h2_request("GET", &[], b"", false, "h", "/")
         .unwrap_or_else(|_| crate::proto::h2::H2Request {
             block: Box::new([]),
-            body: Box::new([]),
+            body: std::sync::Arc::default(),
+            template: None,
         });
     let mut conn = Conn::<u32>::default();
     let mut out = Vec::new();

@@ -209,11 +209,6 @@ impl Config {
                 check("header", value.as_bytes())?;
             }
         }
-        if self.has_templates() && self.http2 != crate::config::Http2Mode::Off {
-            return Err(ConfigError::Conflict(
-                "templates are for HTTP/1.1 for now: drop --http2/--h2c or the {{…}} templates",
-            ));
-        }
         if self.data.is_some() && !self.has_templates() {
             return Err(ConfigError::Conflict(
                 "--data is read by {{row.COLUMN}} templates, and no request has one: add one to the URL, a header or the body",

@@ -182,6 +182,26 @@ pub(crate) fn has_template(s: &[u8]) -> bool {
     s.windows(2).any(|w| w == b"{{")
 }
 
+/// `s` with each `{{…}}` replaced by `0`: the text around the templates, to
+/// check what a rendered value cannot change (a path's characters).
+pub(crate) fn without_holes(s: &str) -> std::borrow::Cow<'_, str> {
+    if !has_template(s.as_bytes()) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find("{{") {
+        let Some(close) = rest[open..].find("}}") else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        out.push('0');
+        rest = &rest[open + close + 2..];
+    }
+    out.push_str(rest);
+    out.into()
+}
+
 impl Template {
     /// Compiles `src`, naming `place` in errors; `{{row.X}}` must be one of
     /// `columns` (`None`: there is no `--data`).

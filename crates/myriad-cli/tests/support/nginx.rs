@@ -240,6 +240,11 @@ impl AccessLog {
         &self.requests
     }
 
+    /// Every line of the log: `METHOD URI PROTOCOL STATUS` (`log_format m`).
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+
     /// Asserts `n` lines, each a `GET /` in the server's protocol answered 200.
     pub fn assert_requests(&self, n: usize, what: &str) {
         assert_eq!(self.lines.len(), n, "{what}: access log lines");

@@ -346,13 +346,17 @@ fn wires(config: &Config) -> Result<Wires, ConfigError> {
             h2: match config.http2 {
                 crate::config::Http2Mode::Off => None,
                 _ => Some(Box::new(
-                    crate::proto::h2::build_h2_request(
+                    crate::proto::h2::build_h2(
                         &d.method,
                         &d.headers,
                         &d.body,
                         t.tls,
                         &t.host_header,
                         &d.path,
+                        template.is_some().then_some(&|bytes: &[u8]| {
+                            crate::template::Template::compile(bytes, columns, &d.place)
+                                .map_err(|e| e.to_string())
+                        }),
                     )
                     .map_err(crate::config::ConfigError::Http2)?,
                 )),

@@ -177,9 +177,17 @@ impl BufPool {
     /// Appends `request` to `out`, rendered with the next sequence number
     /// and data row.
     pub fn render_into(&self, request: &crate::template::RequestTemplate, out: &mut Vec<u8>) {
-        let Some(r) = &self.values else {
-            return;
-        };
+        self.with_values(|values| request.render(out, values));
+    }
+
+    /// Calls `f` with the values of the next request (its sequence number,
+    /// data row and the worker's random numbers): everything one request
+    /// renders takes them from one call. `None` if the pool has no renderer.
+    pub fn with_values<R>(
+        &self,
+        f: impl FnOnce(&mut crate::template::Values<'_>) -> R,
+    ) -> Option<R> {
+        let r = self.values.as_ref()?;
         let k = r.next.get();
         r.next.set(k + 1);
         let seq = k * r.stride + r.offset;
@@ -196,7 +204,7 @@ impl BufPool {
             row,
             rng: &mut rng,
         };
-        request.render(out, &mut values);
+        Some(f(&mut values))
     }
 
     /// Lends a buffer of [`READ_BUF`] bytes.

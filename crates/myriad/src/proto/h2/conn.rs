@@ -277,12 +277,14 @@ impl<T> Conn<T> {
     }
 
     /// Writes what the windows now allow of every body not sent whole.
-    pub fn send_bodies<'b>(&mut self, out: &mut Vec<u8>, body_of: impl Fn(&T) -> &'b [u8]) {
+    /// `body_of` gives a stream's body from its tag (a cheap handle: an
+    /// `Arc` or a reference from outside the connection).
+    pub fn send_bodies<B: AsRef<[u8]>>(&mut self, out: &mut Vec<u8>, body_of: impl Fn(&T) -> B) {
         for i in 0..self.streams.len() {
             let s = &self.streams[i];
             if s.body_sent < s.body_len && self.send_window > 0 {
                 let body = body_of(&s.tag);
-                self.send_body(i, body, out);
+                self.send_body(i, body.as_ref(), out);
             }
         }
     }

@@ -140,6 +140,13 @@ pub(crate) fn encode_field(out: &mut Vec<u8>, name: &str, value: &str) {
         encode_int(out, 0x80, 7, i + 1);
         return;
     }
+    encode_literal_name(out, name);
+    encode_str(out, value.as_bytes());
+}
+
+/// Appends the start of a literal field without indexing: its name, by
+/// static index when the table has it. The value ([`encode_value`]) follows.
+pub(crate) fn encode_literal_name(out: &mut Vec<u8>, name: &str) {
     match STATIC.iter().position(|&(n, _)| n == name) {
         Some(i) => encode_int(out, 0x00, 4, i + 1),
         None => {
@@ -147,7 +154,19 @@ pub(crate) fn encode_field(out: &mut Vec<u8>, name: &str, value: &str) {
             encode_str(out, name.as_bytes());
         }
     }
-    encode_str(out, value.as_bytes());
+}
+
+/// Turns the bytes of `out` from `at` on into a string literal (its length
+/// in front, without Huffman coding): a value rendered in place.
+pub(crate) fn encode_value(out: &mut Vec<u8>, at: usize) {
+    let len = out.len().saturating_sub(at);
+    if len < 127 {
+        out.insert(at, len as u8); // the usual case: one byte, no allocation
+        return;
+    }
+    let mut prefix = Vec::with_capacity(8);
+    encode_int(&mut prefix, 0, 7, len);
+    out.splice(at..at, prefix);
 }
 
 // --- decoding -------------------------------------------------------------

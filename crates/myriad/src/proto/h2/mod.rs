@@ -78,18 +78,59 @@ mod session;
 
 use std::io;
 use std::rc::Rc;
+use std::sync::Arc;
 
 pub(crate) use session::Http2;
 
 use crate::engine::transport::{DialError, Dialed, Dialer};
 use crate::metrics::ErrorKind;
+use crate::template::{has_template, Template, Values};
 
 /// A request as HTTP/2 sends it, prepared once per run: its HPACK header
-/// block and its body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// block and its body; or, for a request with templates, what renders them
+/// per request (`block` and `body` are then empty).
+#[derive(Debug, Clone)]
 pub(crate) struct H2Request {
     pub block: Box<[u8]>,
-    pub body: Box<[u8]>,
+    /// Shared, so a stream whose body waits for window keeps it cheaply.
+    pub body: Arc<[u8]>,
+    pub template: Option<Box<H2Template>>,
+}
+
+/// A request with templates as HTTP/2 sends it: its header block as runs of
+/// encoded fields and values rendered per request (each a literal without
+/// indexing, as in a constant block), and its body.
+#[derive(Debug, Clone)]
+pub(crate) struct H2Template {
+    block: Box<[BlockPart]>,
+    body: Template,
+}
+
+#[derive(Debug, Clone)]
+enum BlockPart {
+    /// Encoded as it is: whole fields, or the name of a field whose value
+    /// follows.
+    Fixed(Box<[u8]>),
+    /// A field's value, rendered and then made a string literal.
+    Value(Template),
+}
+
+impl H2Template {
+    /// Appends the header block to `block` and the body to `body`, filled
+    /// with one request's values `v`.
+    pub(crate) fn render(&self, block: &mut Vec<u8>, body: &mut Vec<u8>, v: &mut Values<'_>) {
+        for part in &self.block {
+            match part {
+                BlockPart::Fixed(bytes) => block.extend_from_slice(bytes),
+                BlockPart::Value(t) => {
+                    let at = block.len();
+                    t.render(block, v);
+                    hpack::encode_value(block, at);
+                }
+            }
+        }
+        self.body.render(body, v);
+    }
 }
 
 /// Headers HTTP/2 forbids (RFC 9113 §8.2.2) or carries otherwise (`Host` is
@@ -116,6 +157,9 @@ fn is_value(s: &str) -> bool {
     s.bytes().all(|b| (b >= 0x20 && b != 0x7f) || b == b'\t')
 }
 
+/// Compiles a template's source (a path, a header value, a body).
+pub(crate) type Compile<'a> = &'a dyn Fn(&[u8]) -> Result<Template, String>;
+
 /// The HTTP/2 form of a request: `:authority` is the target's `Host` value;
 /// header names are lowercased and those HTTP/2 forbids dropped.
 pub(crate) fn build_h2_request(
@@ -126,30 +170,98 @@ pub(crate) fn build_h2_request(
     host_header: &str,
     path: &str,
 ) -> Result<H2Request, String> {
+    build_h2(method, headers, body, tls, host_header, path, None)
+}
+
+/// [`build_h2_request`], and for a request with templates in its path,
+/// header values or body (`compile` given), each of them compiled with
+/// `compile` to be rendered per request.
+pub(crate) fn build_h2(
+    method: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    tls: bool,
+    host_header: &str,
+    path: &str,
+    compile: Option<Compile<'_>>,
+) -> Result<H2Request, String> {
+    let fields = h2_fields(method, headers, tls, host_header, path)?;
+    let Some(compile) = compile else {
+        let mut block = Vec::new();
+        for (name, value) in fields {
+            hpack::encode_field(&mut block, &name, value);
+        }
+        return Ok(H2Request {
+            block: block.into_boxed_slice(),
+            body: body.into(),
+            template: None,
+        });
+    };
+    let mut parts = Vec::new();
+    let mut fixed = Vec::new();
+    for (name, value) in fields {
+        if !has_template(value.as_bytes()) {
+            hpack::encode_field(&mut fixed, &name, value);
+            continue;
+        }
+        hpack::encode_literal_name(&mut fixed, &name);
+        parts.push(BlockPart::Fixed(
+            std::mem::take(&mut fixed).into_boxed_slice(),
+        ));
+        parts.push(BlockPart::Value(compile(value.as_bytes())?));
+    }
+    if !fixed.is_empty() {
+        parts.push(BlockPart::Fixed(fixed.into_boxed_slice()));
+    }
+    Ok(H2Request {
+        block: Box::default(),
+        body: Arc::default(),
+        template: Some(Box::new(H2Template {
+            block: parts.into_boxed_slice(),
+            body: compile(body)?,
+        })),
+    })
+}
+
+/// The fields of a request as HTTP/2 sends them, checked: the
+/// pseudo-headers, the defaults the request does not set, and its own
+/// headers, lowercased, without those HTTP/2 forbids. Templates are checked
+/// as the text around them.
+fn h2_fields<'h>(
+    method: &'h str,
+    headers: &'h [(String, String)],
+    tls: bool,
+    host_header: &'h str,
+    path: &'h str,
+) -> Result<Vec<(std::borrow::Cow<'h, str>, &'h str)>, String> {
+    use std::borrow::Cow;
     if !is_token(method) {
         return Err(format!("method '{method}' is not valid for HTTP/2"));
     }
-    let target_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b > 0x20 && b != 0x7f);
+    let target_ok = |s: &str| {
+        let s = crate::template::without_holes(s);
+        !s.is_empty() && s.bytes().all(|b| b > 0x20 && b != 0x7f)
+    };
     if !target_ok(host_header) || !target_ok(path) {
         return Err(format!(
             "'{host_header}{path}' is not a valid HTTP/2 target"
         ));
     }
-    let mut block = Vec::new();
-    hpack::encode_field(&mut block, ":method", method);
-    hpack::encode_field(&mut block, ":scheme", if tls { "https" } else { "http" });
-    hpack::encode_field(&mut block, ":authority", host_header);
-    hpack::encode_field(&mut block, ":path", path);
+    let mut fields = vec![
+        (Cow::Borrowed(":method"), method),
+        (Cow::Borrowed(":scheme"), if tls { "https" } else { "http" }),
+        (Cow::Borrowed(":authority"), host_header),
+        (Cow::Borrowed(":path"), path),
+    ];
     let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     if !has("user-agent") {
-        hpack::encode_field(
-            &mut block,
-            "user-agent",
+        fields.push((
+            Cow::Borrowed("user-agent"),
             concat!("myriad/", env!("CARGO_PKG_VERSION")),
-        );
+        ));
     }
     if !has("accept") {
-        hpack::encode_field(&mut block, "accept", "*/*");
+        fields.push((Cow::Borrowed("accept"), "*/*"));
     }
     for (name, value) in headers {
         if NOT_IN_H2.iter().any(|n| name.eq_ignore_ascii_case(n))
@@ -163,12 +275,9 @@ pub(crate) fn build_h2_request(
         if !is_value(value) {
             return Err(format!("header value '{value}' is not valid for HTTP/2"));
         }
-        hpack::encode_field(&mut block, &name.to_ascii_lowercase(), value);
+        fields.push((Cow::Owned(name.to_ascii_lowercase()), value.as_str()));
     }
-    Ok(H2Request {
-        block: block.into_boxed_slice(),
-        body: body.into(),
-    })
+    Ok(fields)
 }
 
 /// Checks, at connect, that a stream from `inner` speaks HTTP/2: over TLS,

@@ -45,7 +45,7 @@ pub(crate) struct Http2Session<'a> {
     requests: &'a Arc<[RequestWire]>,
     streams: usize,
     waiting: VecDeque<Flight>,
-    conn: Conn<Flight>,
+    conn: Conn<Tagged>,
     /// The requests waiting were carried over from a connection that went
     /// away gracefully, and none has been sent since: if this one goes away
     /// before sending them too, they end as `goaway` instead of moving on
@@ -53,17 +53,28 @@ pub(crate) struct Http2Session<'a> {
     carried: bool,
 }
 
-/// The body of `flight`'s request (empty if it has none).
-fn body_of<'r>(requests: &'r [RequestWire], flight: &Flight) -> &'r [u8] {
-    requests
-        .get(flight.ticket.request as usize)
-        .and_then(|r| r.h2.as_deref())
-        .map_or(&[][..], |h| &h.body[..])
+/// What a stream carries: the loop's flight and, for a request with
+/// templates, its rendered body, kept while the stream may still send it.
+#[derive(Debug)]
+pub(crate) struct Tagged {
+    flight: Flight,
+    body: Option<Arc<[u8]>>,
 }
 
-fn failed(flight: Flight, kind: ErrorKind) -> Done<Flight> {
+/// The body of a stream's request (empty if it has none).
+fn body_of(requests: &[RequestWire], t: &Tagged) -> Arc<[u8]> {
+    match &t.body {
+        Some(body) => body.clone(),
+        None => requests
+            .get(t.flight.ticket.request as usize)
+            .and_then(|r| r.h2.as_deref())
+            .map_or_else(Arc::default, |h| h.body.clone()),
+    }
+}
+
+fn failed(flight: Flight, kind: ErrorKind) -> Done<Tagged> {
     Done {
-        tag: flight,
+        tag: Tagged { flight, body: None },
         result: Err(kind),
         io: IoCounts::default(),
     }
@@ -93,7 +104,7 @@ impl Http2Session<'_> {
             keep_alive: !(self.conn.is_gone() && self.in_flight() == 0),
         });
         Some(Completion {
-            flight: done.tag,
+            flight: done.tag.flight,
             result,
             io: done.io,
         })
@@ -122,7 +133,26 @@ impl Http2Session<'_> {
                     .push_back(failed(flight, ErrorKind::Http2Protocol));
                 continue;
             };
-            self.conn.open(flight, &request.block, &request.body, out);
+            match &request.template {
+                None => {
+                    let tag = Tagged { flight, body: None };
+                    self.conn.open(tag, &request.block, &request.body, out);
+                }
+                Some(template) => {
+                    // Rendered per request: the block into a lent buffer,
+                    // the body kept with its stream until it is sent.
+                    let mut block = pool.render_empty();
+                    let mut body = Vec::new();
+                    pool.with_values(|v| template.render(&mut block.buf, &mut body, v));
+                    let body: Option<Arc<[u8]>> = (!body.is_empty()).then(|| body.into());
+                    let tag = Tagged {
+                        flight,
+                        body: body.clone(),
+                    };
+                    let body = body.as_deref().unwrap_or_default();
+                    self.conn.open(tag, &block.buf, body, out);
+                }
+            }
             self.carried = false;
         }
         self.conn.send_bodies(out, |f| body_of(requests, f));
@@ -210,9 +240,12 @@ impl Session for Http2Session<'_> {
         // The oldest of each queue: requests are taken in the order they
         // were due, and each queue keeps that order (streams by id).
         [
-            self.conn.done.front().map(|d| d.tag.ticket.intended),
-            self.conn.streams.first().map(|s| s.tag.ticket.intended),
-            self.conn.retry.first().map(|f| f.ticket.intended),
+            self.conn.done.front().map(|d| d.tag.flight.ticket.intended),
+            self.conn
+                .streams
+                .first()
+                .map(|s| s.tag.flight.ticket.intended),
+            self.conn.retry.first().map(|t| t.flight.ticket.intended),
             self.waiting.front().map(|f| f.ticket.intended),
         ]
         .into_iter()
@@ -231,8 +264,9 @@ impl Session for Http2Session<'_> {
                 return Some(c);
             }
             // Refused only for a limit not known yet: first in line again.
-            for flight in self.conn.retry.drain(..).rev() {
-                self.waiting.push_front(flight);
+            // (Rendered again if it has templates: it was not processed.)
+            for t in self.conn.retry.drain(..).rev() {
+                self.waiting.push_front(t.flight);
             }
             if self.in_flight() == 0 {
                 return None;
@@ -289,13 +323,13 @@ impl Session for Http2Session<'_> {
 
     fn abandon(&mut self) -> Option<Flight> {
         if let Some(done) = self.conn.done.pop_front() {
-            return Some(done.tag);
+            return Some(done.tag.flight);
         }
         if let Some(open) = self.conn.streams.pop() {
-            return Some(open.tag);
+            return Some(open.tag.flight);
         }
-        if let Some(flight) = self.conn.retry.pop() {
-            return Some(flight);
+        if let Some(t) = self.conn.retry.pop() {
+            return Some(t.flight);
         }
         let flight = self.waiting.pop_front();
         if flight.is_none() {

@@ -76,3 +76,74 @@ fn invalid_requests_are_refused() {
     assert!(build_h2_request("GET", &[], b"", false, "", "/").is_err());
     assert!(build_h2_request("GET", &[], b"", false, "h", "/a b").is_err());
 }
+
+/// The block and body of `r`'s template rendered with sequence number `seq`.
+fn rendered(r: &H2Request, seq: u64) -> (H2Request, Vec<u8>) {
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut v = crate::template::Values {
+        seq,
+        row: None,
+        rng: &mut rng,
+    };
+    let (mut block, mut body) = (Vec::new(), Vec::new());
+    r.template
+        .as_ref()
+        .expect("a template")
+        .render(&mut block, &mut body, &mut v);
+    let request = H2Request {
+        block: block.into(),
+        body: Arc::default(),
+        template: None,
+    };
+    (request, body)
+}
+
+#[test]
+fn templated_path_values_and_body_render_per_request() {
+    let compile =
+        |b: &[u8]| crate::template::Template::compile(b, None, "test").map_err(|e| e.to_string());
+    let headers = vec![h("X-Id", "id-{{seq}}"), h("X-Fixed", "same")];
+    let long = "{{seq}}".to_string() + &"y".repeat(200);
+    let r = build_h2(
+        "POST",
+        &headers,
+        format!("{{\"n\":{{{{seq}}}},\"pad\":\"{long}\"}}").as_bytes(),
+        false,
+        "h:1",
+        "/item/{{seq}}?r={{rand_int 1 9}}",
+        Some(&compile),
+    )
+    .unwrap();
+    assert!(r.block.is_empty() && r.body.is_empty());
+    for seq in [0u64, 7, 123_456] {
+        let (block, body) = rendered(&r, seq);
+        let fields = decoded(&block);
+        assert_eq!(fields[0], h(":method", "POST"));
+        assert_eq!(fields[2], h(":authority", "h:1"));
+        let path = &fields[3].1;
+        assert!(path.starts_with(&format!("/item/{seq}?r=")), "{path}");
+        let r: u32 = path.rsplit('=').next().unwrap().parse().unwrap();
+        assert!((1..=9).contains(&r));
+        assert!(fields.contains(&h("x-id", &format!("id-{seq}"))));
+        assert!(fields.contains(&h("x-fixed", "same")));
+        // The body's value over 127 bytes takes a longer length prefix.
+        let body = String::from_utf8(body).unwrap();
+        assert_eq!(
+            body,
+            format!("{{\"n\":{seq},\"pad\":\"{seq}{}\"}}", "y".repeat(200))
+        );
+        // Still nothing indexed.
+        let mut d = hpack::Decoder::new();
+        d.decode(&block.block).unwrap();
+        assert_eq!(d.table_size(), 0);
+    }
+    // A header value over 127 bytes rendered: its length prefix is longer.
+    let headers = vec![h("x-long", &long)];
+    let r = build_h2("GET", &headers, b"", false, "h", "/", Some(&compile)).unwrap();
+    let (block, body) = rendered(&r, 42);
+    assert!(body.is_empty());
+    assert!(decoded(&block).contains(&h("x-long", &format!("42{}", "y".repeat(200)))));
+    // Templates are checked by the text around them: a space is still refused.
+    assert!(build_h2("GET", &[], b"", false, "h", "/a b{{seq}}", Some(&compile)).is_err());
+    assert!(build_h2("GET", &[], b"", false, "h", "/{{seq}}", Some(&compile)).is_ok());
+}
