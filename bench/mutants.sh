@@ -5,8 +5,10 @@
 # that survive (missed: no test failed) and those that time out.
 #
 # Restricted so that it finishes on two shared cores: only the unit tests of
-# the mutated crate run per mutant (`cargo test --lib`; the integration tests
-# drive whole runs and would take minutes per mutant), with a timeout per
+# the mutated crate are built and run per mutant (`--cargo-arg=--lib`, given
+# to the build as well as the test: the integration tests drive whole runs,
+# and building their dozen binaries took most of a mutant's time), with the
+# `mutants` profile (the test profile without debug info), a timeout per
 # test run, at nice 19. The unit tests are what should catch a mutant of a
 # pure parser or of the recorder's arithmetic.
 #
@@ -35,7 +37,7 @@ for f in "${FILES[@]}"; do args+=(--file "$f"); done
 mkdir -p "$OUT"
 set +e
 nice -n 19 cargo mutants "${args[@]}" --timeout "${TIMEOUT:-120}" --output "$OUT" \
-  --no-shuffle "$@" -- --lib
+  --no-shuffle --cargo-arg=--lib --profile mutants "$@"
 status=$?
 set -e
 # Exit status 2 means some mutants survived; 3, some timed out.
