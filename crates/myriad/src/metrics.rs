@@ -516,6 +516,54 @@ mod tests {
     }
 
     #[test]
+    fn error_kinds_have_their_own_names_and_descriptions() {
+        // Reports and result files name kinds by these: each is snake_case
+        // and told apart from the others.
+        let names: std::collections::BTreeSet<_> =
+            ErrorKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+        for k in ErrorKind::ALL {
+            let name = k.name();
+            assert!(
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{name}"
+            );
+            assert!(k.describe().len() > 10, "{name}: {}", k.describe());
+        }
+        let described: std::collections::BTreeSet<_> =
+            ErrorKind::ALL.iter().map(|k| k.describe()).collect();
+        assert_eq!(described.len(), ErrorKind::ALL.len());
+        assert_eq!(ErrorKind::Timeout.name(), "timeout");
+        assert_eq!(ErrorKind::Http2Protocol.name(), "http2_protocol");
+    }
+
+    #[test]
+    fn open_model_counts_and_service_times_add_up_and_merge() {
+        let mut a = Tally::new();
+        for _ in 0..2 {
+            a.drop_request();
+        }
+        for _ in 0..3 {
+            a.note_queued();
+        }
+        a.issue();
+        a.record(Outcome::Status(200), 900);
+        a.record_service(400);
+        assert_eq!((a.dropped(), a.queued(), a.issued()), (2, 3, 1));
+        assert_eq!(a.service().len(), 1);
+        assert!(a.service().equivalent(a.service().max(), 400));
+        // Dropped requests are not issued: the tally still balances.
+        assert!(a.balanced());
+        let mut b = a.clone();
+        b.merge(&a);
+        assert_eq!((b.dropped(), b.queued(), b.issued()), (4, 6, 2));
+        assert_eq!(b.service().len(), 2);
+    }
+
+    #[test]
     fn recorder_round_trips_through_the_wire() {
         let mut r = Recorder::new(2);
         for i in 0..500u64 {

@@ -428,7 +428,8 @@ impl ResultFile {
                 .map(|stats| StoredInterval {
                     tally: stats
                         .tally
-                        .clone()
+                        .as_deref()
+                        .cloned()
                         .unwrap_or_else(|| WireTally::compressed(&Tally::new())),
                     stats: IntervalStats {
                         tally: None,
@@ -524,7 +525,7 @@ impl ResultFile {
             // Checked here so a merge can rely on it.
             tally(&i.tally)?;
             series.push(IntervalStats {
-                tally: Some(i.tally.clone()),
+                tally: Some(Box::new(i.tally.clone())),
                 ..i.stats.clone()
             });
         }

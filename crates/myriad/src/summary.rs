@@ -98,8 +98,9 @@ pub struct IntervalStats {
     /// excluded), compressed so a long run's series stays small; what result
     /// files store and merges recompute the figures from. Not in the JSON
     /// report.
+    /// Boxed: most runs keep none, and the series holds one per interval.
     #[serde(skip)]
-    pub tally: Option<WireTally>,
+    pub tally: Option<Box<WireTally>>,
     /// Resources used over the interval (client, watched targets, network),
     /// sampled by the collector when the interval completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,7 +112,7 @@ impl IntervalStats {
     /// tally, which it keeps (compressed).
     pub fn new(index: u64, len: Duration, t: &Tally, warmup_requests: u64) -> IntervalStats {
         IntervalStats {
-            tally: Some(WireTally::compressed(t)),
+            tally: Some(Box::new(WireTally::compressed(t))),
             ..IntervalStats::figures(index, len, t, warmup_requests)
         }
     }

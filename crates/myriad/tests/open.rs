@@ -242,7 +242,7 @@ fn series_keeps_interval_tallies_only_when_asked() {
     let s = run(config(true));
     assert!(s.series.len() >= 4, "{} intervals", s.series.len());
     for i in &s.series {
-        let w = i.tally.clone().expect("kept");
+        let w = *i.tally.clone().expect("kept");
         let t = myriad::metrics::Tally::try_from(w).unwrap();
         assert_eq!(t.completed(), i.requests);
         assert_eq!(t.latency().len(), i.requests);

@@ -214,7 +214,7 @@ fn series(
                 resources,
             } = slots.entry(slot).or_default();
             if let Some(w) = &interval.tally {
-                tally.merge(&Tally::try_from(w.clone()).map_err(|e| wire(name, e))?);
+                tally.merge(&Tally::try_from(w.as_ref().clone()).map_err(|e| wire(name, e))?);
             }
             *warmup += interval.warmup_requests;
             *open += interval.open_connections;
