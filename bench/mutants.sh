@@ -31,6 +31,9 @@ FILES=(
   crates/myriad/src/schedule/mod.rs
   crates/myriad-server/src/request.rs
 )
+# MUTANTS_FILES="a.rs b.rs" runs only those (for instance, two runs side by side,
+# each with its own OUT and CARGO_TARGET_DIR).
+if [ -n "${MUTANTS_FILES:-}" ]; then read -r -a FILES <<<"$MUTANTS_FILES"; fi
 args=()
 for f in "${FILES[@]}"; do args+=(--file "$f"); done
 

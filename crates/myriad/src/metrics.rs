@@ -541,6 +541,13 @@ mod tests {
     }
 
     #[test]
+    fn rates_over_an_empty_interval_are_zero() {
+        assert_eq!(per_second(5, Duration::ZERO), 0.0);
+        assert_eq!(per_second(0, Duration::ZERO), 0.0);
+        assert_eq!(per_second(5, Duration::from_millis(500)), 10.0);
+    }
+
+    #[test]
     fn open_model_counts_and_service_times_add_up_and_merge() {
         let mut a = Tally::new();
         for _ in 0..2 {

@@ -173,6 +173,18 @@ mod tests {
         assert_eq!(dec.payload_len(), 3);
     }
 
+    #[test]
+    fn a_chunk_is_consumed_with_its_crlf() {
+        // A buffer that ends right after a chunk's CRLF: all of it is used,
+        // and the next byte read is the next chunk-size line.
+        let mut dec = ChunkedDecoder::new();
+        assert_eq!(dec.decode(b"3\r\nabc\r\n"), Ok(8));
+        assert!(!dec.is_done());
+        assert_eq!(dec.decode(b"0\r\n\r\n"), Ok(5));
+        assert!(dec.is_done());
+        assert_eq!(dec.payload_len(), 3);
+    }
+
     /// A line of `len` bytes, CRLF included, starting with `start`.
     fn line(start: &[u8], len: usize) -> Vec<u8> {
         let mut l = start.to_vec();
@@ -183,6 +195,9 @@ mod tests {
 
     #[test]
     fn chunk_size_lines_up_to_8k() {
+        // The limit is 8 KiB, as documented: a constant gone wrong moves
+        // every test below with it, so it is pinned here.
+        assert_eq!(MAX_LINE, 8192);
         let at_limit = line(b"1;x=", MAX_LINE);
         assert_eq!(ChunkedDecoder::new().decode(&at_limit), Ok(MAX_LINE));
         // Partial, one byte short of the limit: wait for more.

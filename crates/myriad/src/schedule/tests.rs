@@ -95,6 +95,11 @@ fn stages_parse() {
     assert_eq!(Stages::new(s.as_slice().to_vec()), Some(s.clone()));
     assert_eq!(Stages::new(vec![]), None);
     assert_eq!(stages("0:5").as_slice()[0].duration, Duration::ZERO);
+    // A worker's share: every target scaled, the durations kept.
+    let quarter = s.scaled(0.25);
+    let targets: Vec<f64> = quarter.as_slice().iter().map(|s| s.target).collect();
+    assert_eq!(targets, [250.0, 375.0, 0.0]);
+    assert_eq!(quarter.total(), s.total());
 
     let bad = [
         ("", ScheduleError::NoStages),
