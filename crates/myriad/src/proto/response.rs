@@ -213,6 +213,15 @@ mod tests {
     /// Feeds `input` in pieces of `step` bytes, keeping unconsumed bytes as a read
     /// buffer would, and returns the response and the bytes left over.
     fn run(input: &[u8], step: usize, head: bool) -> Result<(Option<Response>, usize), ProtoError> {
+        feed(input, step, head).map(|(r, left, _)| (r, left))
+    }
+
+    /// [`run`], and the body bytes the parser counted.
+    fn feed(
+        input: &[u8],
+        step: usize,
+        head: bool,
+    ) -> Result<(Option<Response>, usize, u64), ProtoError> {
         let mut p = ResponseParser::new(head);
         let mut buf: Vec<u8> = Vec::new();
         let mut fed = 0;
@@ -225,10 +234,35 @@ mod tests {
             let (used, step_result) = p.parse(&buf, false)?;
             buf.drain(..used);
             if let Step::Done(r) = step_result {
-                return Ok((Some(r), buf.len() + input.len() - fed));
+                return Ok((Some(r), buf.len() + input.len() - fed, p.body_len()));
             }
             if fed == input.len() {
-                return Ok((p.eof(), buf.len()));
+                return Ok((p.eof(), buf.len(), p.body_len()));
+            }
+        }
+    }
+
+    #[test]
+    fn body_len_is_the_payload_however_it_arrives() {
+        let cases: [(&[u8], u64); 4] = [
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloNEXT", 5),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+                5,
+            ),
+            (b"HTTP/1.1 200 OK\r\n\r\nbody until close", 16),
+            (b"HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n", 0),
+        ];
+        for (input, want) in cases {
+            for step in [1, 3, 1000] {
+                let (res, _, body) = feed(input, step, false).unwrap();
+                assert!(res.is_some(), "step {step}");
+                assert_eq!(
+                    body,
+                    want,
+                    "step {step}: {}",
+                    String::from_utf8_lossy(input)
+                );
             }
         }
     }
