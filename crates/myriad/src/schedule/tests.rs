@@ -381,6 +381,13 @@ fn last_arrival_survives_rounding_in_the_total() {
 }
 
 #[test]
+fn the_largest_uniform_is_the_largest_double_below_one() {
+    // Poisson gaps are -ln(1 - u): u is clamped just below 1, to the finite
+    // gap farthest out, not a coarser one.
+    assert_eq!(MAX_UNIFORM.to_bits(), 1.0f64.to_bits() - 1);
+}
+
+#[test]
 fn to_duration_rounds_and_checks_its_range() {
     assert_eq!(to_duration(0.007), Some(ms(7)));
     assert_eq!(to_duration(0.0), Some(Duration::ZERO));
