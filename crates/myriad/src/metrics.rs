@@ -564,10 +564,17 @@ mod tests {
         assert!(a.service().equivalent(a.service().max(), 400));
         // Dropped requests are not issued: the tally still balances.
         assert!(a.balanced());
-        let mut b = a.clone();
+        a.bytes_sent = 100;
+        a.bytes_received = 700;
+        let mut b = Tally::new();
+        b.drop_request();
+        b.note_queued();
+        b.bytes_sent = 3;
+        b.bytes_received = 5;
         b.merge(&a);
-        assert_eq!((b.dropped(), b.queued(), b.issued()), (4, 6, 2));
-        assert_eq!(b.service().len(), 2);
+        assert_eq!((b.dropped(), b.queued(), b.issued()), (3, 4, 1));
+        assert_eq!((b.bytes_sent, b.bytes_received), (103, 705));
+        assert_eq!(b.service().len(), 1);
     }
 
     #[test]
