@@ -239,7 +239,7 @@ impl Tally {
         }
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
-        // Both histograms have the same bounds, so adding cannot fail.
+        // The histograms resize to take the other's values, so adding cannot fail.
         let _ = self.latency.add(&other.latency);
         let _ = self.service.add(&other.service);
         self.dropped += other.dropped;
